@@ -112,7 +112,7 @@ impl LinkInfo {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LinkAddr {
     len: u8,
-    bytes: [u8; LinkAddr::MAX_LEN],
+    bytes: [u8; 18],
 }
 
 impl LinkAddr {
@@ -182,13 +182,19 @@ impl LinkAddr {
         match b.len() {
             6 => {
                 let ip = std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-                Some(std::net::SocketAddr::from((ip, u16::from_be_bytes([b[4], b[5]]))))
+                Some(std::net::SocketAddr::from((
+                    ip,
+                    u16::from_be_bytes([b[4], b[5]]),
+                )))
             }
             18 => {
                 let mut ip = [0; 16];
                 ip.copy_from_slice(&b[..16]);
                 let port = u16::from_be_bytes([b[16], b[17]]);
-                Some(std::net::SocketAddr::from((std::net::Ipv6Addr::from(ip), port)))
+                Some(std::net::SocketAddr::from((
+                    std::net::Ipv6Addr::from(ip),
+                    port,
+                )))
             }
             _ => None,
         }
@@ -278,7 +284,10 @@ mod tests {
     fn socket_addr_round_trip() {
         for s in ["10.0.0.1:4000", "[::1]:9"] {
             let addr: std::net::SocketAddr = s.parse().unwrap();
-            assert_eq!(LinkAddr::from_socket_addr(addr).to_socket_addr(), Some(addr));
+            assert_eq!(
+                LinkAddr::from_socket_addr(addr).to_socket_addr(),
+                Some(addr)
+            );
         }
     }
 }
