@@ -1,0 +1,398 @@
+//! Whole frames: the common header, the optional security header, the optional routing header,
+//! the body and the optional tag (`frames.md` §1).
+//!
+//! [`Frame`] splits received bytes into those parts without interpreting the body (what the
+//! crypto layer needs before it can open a sealed body); [`FrameRepr`] is a fully parsed frame
+//! that can be emitted again.
+
+use core::fmt;
+
+use crate::error::{Error, Result};
+use crate::header::{self, Control, Flags, Kind};
+use crate::{ack, beacon, gossip, notice, routing, security, service, single, status, trace};
+use crate::{transfer, tree};
+
+/// A received frame split into its parts, body still raw (possibly sealed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The common header.
+    pub header: header::Repr,
+    /// The security header, when the secure flag is set.
+    pub security: Option<security::Repr>,
+    /// The routing header, when the routed bit is set.
+    pub routing: Option<routing::Repr>,
+    /// Offset of the body within the frame (everything before it is authenticated data).
+    pub body_offset: usize,
+    /// The body bytes (ciphertext when secure).
+    pub body: &'a [u8],
+    /// The authentication tag, when secure.
+    pub tag: Option<&'a [u8]>,
+}
+
+impl<'a> Frame<'a> {
+    /// Split `bytes` into the frame's parts. Never panics.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let hp = header::Packet::new_checked(bytes)?;
+        let header = header::Repr::parse(&hp)?;
+        let mut pos = header::HEADER_LEN;
+        let mut end = bytes.len();
+        let security = if header.flags.secure() {
+            let s = security::Repr::parse(bytes.get(pos..).ok_or(Error::Truncated)?)?;
+            pos += security::HEADER_LEN;
+            end = end
+                .checked_sub(security::TAG_LEN)
+                .filter(|e| *e >= pos)
+                .ok_or(Error::Truncated)?;
+            Some(s)
+        } else {
+            None
+        };
+        let routing = if header.routed {
+            let (r, n) = routing::Repr::parse(bytes.get(pos..end).ok_or(Error::Truncated)?)?;
+            pos += n;
+            Some(r)
+        } else {
+            None
+        };
+        Ok(Self {
+            header,
+            security,
+            routing,
+            body_offset: pos,
+            body: bytes.get(pos..end).ok_or(Error::Truncated)?,
+            tag: security.and_then(|_| bytes.get(end..)),
+        })
+    }
+
+    /// Interpret the body (which must be plaintext).
+    pub fn body(&self) -> Result<Body<'a>> {
+        Body::parse(self.header.kind, self.header.control, self.body)
+    }
+}
+
+/// A frame body of any kind.
+// Beacons and traces hold fixed-capacity arrays; without alloc there is nothing to box them
+// into, and bodies live briefly on the stack.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// A whole message.
+    Single(single::Repr<'a>),
+    /// A fragment (kind Fragment or FragmentLarge, chosen by size).
+    Fragment(transfer::Repr<'a>),
+    /// An acknowledgement (`retransmit`: the bitmap names missing fragments).
+    Ack {
+        /// The acknowledgement.
+        ack: ack::Repr<'a>,
+        /// Whether the control code is retransmit request.
+        retransmit: bool,
+    },
+    /// RNS or NIA.
+    Status(status::Repr),
+    /// An error notice.
+    Notice(notice::Repr),
+    /// A neighbour beacon.
+    Beacon(beacon::Repr),
+    /// A tree message.
+    Tree(tree::Repr),
+    /// Gossip.
+    Gossip(gossip::Repr<'a>),
+    /// A service announcement.
+    Service(service::Repr<'a>),
+    /// A trace probe or reply.
+    Trace(trace::Repr),
+    /// A handshake body, interpreted by `hyphae-crypto`.
+    Handshake(&'a [u8]),
+}
+
+impl<'a> Body<'a> {
+    /// Parse a body of `kind` with `control`.
+    pub fn parse(kind: Kind, control: Control, body: &'a [u8]) -> Result<Self> {
+        Ok(match kind {
+            Kind::Single => Self::Single(single::Repr::parse(body)?),
+            Kind::Fragment => Self::Fragment(transfer::Repr::parse(body, false)?),
+            Kind::FragmentLarge => Self::Fragment(transfer::Repr::parse(body, true)?),
+            Kind::Ack => Self::Ack {
+                ack: ack::Repr::parse(body)?,
+                retransmit: control == Control::RetransmitRequest,
+            },
+            Kind::Status => {
+                Self::Status(status::Repr::parse(body, control == Control::NodeIsActive)?)
+            }
+            Kind::Error => Self::Notice(notice::Repr::parse(body)?),
+            Kind::Beacon => Self::Beacon(beacon::Repr::parse(body)?),
+            Kind::Tree => Self::Tree(tree::Repr::parse(body)?),
+            Kind::Gossip => Self::Gossip(gossip::Repr::parse(body)?),
+            Kind::Service => Self::Service(service::Repr::parse(body)?),
+            Kind::Trace => Self::Trace(trace::Repr::parse(body)?),
+            Kind::Handshake => Self::Handshake(body),
+        })
+    }
+
+    /// The frame kind and control code this body is sent with.
+    pub fn kind_and_control(&self) -> (Kind, Control) {
+        match self {
+            Self::Single(_) => (Kind::Single, Control::None),
+            Self::Fragment(f) if f.is_compact() => (Kind::Fragment, Control::None),
+            Self::Fragment(_) => (Kind::FragmentLarge, Control::None),
+            Self::Ack { retransmit, .. } => (
+                Kind::Ack,
+                if *retransmit {
+                    Control::RetransmitRequest
+                } else {
+                    Control::Ack
+                },
+            ),
+            Self::Status(status::Repr::RequestNodeStatus) => {
+                (Kind::Status, Control::RequestNodeStatus)
+            }
+            Self::Status(status::Repr::NodeIsActive { .. }) => {
+                (Kind::Status, Control::NodeIsActive)
+            }
+            Self::Notice(_) => (Kind::Error, Control::None),
+            Self::Beacon(_) => (Kind::Beacon, Control::None),
+            Self::Tree(_) => (Kind::Tree, Control::None),
+            Self::Gossip(_) => (Kind::Gossip, Control::None),
+            Self::Service(_) => (Kind::Service, Control::None),
+            Self::Trace(_) => (Kind::Trace, Control::None),
+            Self::Handshake(_) => (Kind::Handshake, Control::None),
+        }
+    }
+
+    /// Encoded length.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            Self::Single(r) => r.buffer_len(),
+            Self::Fragment(r) => r.buffer_len(),
+            Self::Ack { ack, .. } => ack.buffer_len(),
+            Self::Status(r) => r.buffer_len(),
+            Self::Notice(r) => r.buffer_len(),
+            Self::Beacon(r) => r.buffer_len(),
+            Self::Tree(r) => r.buffer_len(),
+            Self::Gossip(r) => r.buffer_len(),
+            Self::Service(r) => r.buffer_len(),
+            Self::Trace(r) => r.buffer_len(),
+            Self::Handshake(b) => b.len(),
+        }
+    }
+
+    /// Emit into the front of `buf`.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            Self::Single(r) => r.emit(buf),
+            Self::Fragment(r) => r.emit(buf),
+            Self::Ack { ack, .. } => ack.emit(buf),
+            Self::Status(r) => r.emit(buf),
+            Self::Notice(r) => r.emit(buf),
+            Self::Beacon(r) => r.emit(buf),
+            Self::Tree(r) => r.emit(buf),
+            Self::Gossip(r) => r.emit(buf),
+            Self::Service(r) => r.emit(buf),
+            Self::Trace(r) => r.emit(buf),
+            Self::Handshake(b) => {
+                let out = buf.get_mut(..b.len()).ok_or(Error::TooLong)?;
+                out.copy_from_slice(b);
+                Ok(b.len())
+            }
+        }
+    }
+}
+
+/// A whole frame with its body interpreted: what a node builds to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRepr<'a> {
+    /// Flag bits (the secure bit is set from `security`, the error bit for notices).
+    pub flags: Flags,
+    /// Security header; `Some` makes the frame secure (the tag is left zero by
+    /// [`FrameRepr::emit`] for the crypto layer to fill).
+    pub security: Option<security::Repr>,
+    /// Routing header; `Some` makes the frame routed.
+    pub routing: Option<routing::Repr>,
+    /// The body.
+    pub body: Body<'a>,
+}
+
+impl<'a> FrameRepr<'a> {
+    /// A one-hop, insecure frame carrying `body`.
+    pub fn new(body: Body<'a>) -> Self {
+        Self {
+            flags: Flags::default(),
+            security: None,
+            routing: None,
+            body,
+        }
+    }
+
+    /// Parse a plaintext frame completely.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        let f = Frame::parse(bytes)?;
+        Ok(Self {
+            // The secure bit is implied by `security`.
+            flags: f.header.flags.with_secure(false),
+            security: f.security,
+            routing: f.routing,
+            body: f.body()?,
+        })
+    }
+
+    /// The common header this frame is emitted with.
+    pub fn header(&self) -> header::Repr {
+        let (kind, control) = self.body.kind_and_control();
+        let flags = self
+            .flags
+            .with_secure(self.security.is_some())
+            .with_error(self.flags.error() || kind == Kind::Error);
+        header::Repr {
+            routed: self.routing.is_some(),
+            kind,
+            control,
+            flags,
+        }
+    }
+
+    /// Bytes before the body (common, security and routing headers).
+    pub fn header_len(&self) -> usize {
+        header::HEADER_LEN
+            + self.security.map_or(0, |s| s.buffer_len())
+            + self.routing.map_or(0, |r| r.buffer_len())
+    }
+
+    /// Encoded length, including the tag when secure.
+    pub fn buffer_len(&self) -> usize {
+        self.header_len()
+            + self.body.buffer_len()
+            + if self.security.is_some() {
+                security::TAG_LEN
+            } else {
+                0
+            }
+    }
+
+    /// Emit into the front of `buf`; returns the frame length. `Err(TooLong)` if `buf` is
+    /// shorter than [`FrameRepr::buffer_len`].
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        let len = self.buffer_len();
+        let out = buf.get_mut(..len).ok_or(Error::TooLong)?;
+        self.header()
+            .emit(&mut header::Packet::new_unchecked(&mut out[..]));
+        let mut pos = header::HEADER_LEN;
+        if let Some(s) = self.security {
+            pos += s.emit(&mut out[pos..])?;
+        }
+        if let Some(r) = self.routing {
+            pos += r.emit(&mut out[pos..])?;
+        }
+        pos += self.body.emit(&mut out[pos..])?;
+        if self.security.is_some() {
+            out[pos..].fill(0);
+        }
+        Ok(len)
+    }
+}
+
+impl fmt::Display for FrameRepr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.header())?;
+        if let Some(r) = &self.routing {
+            write!(f, " [{r}]")?;
+        }
+        match &self.body {
+            Body::Single(r) => write!(f, " {r}"),
+            Body::Fragment(r) => write!(f, " {r}"),
+            Body::Ack { ack, .. } => write!(f, " {ack}"),
+            Body::Status(r) => write!(f, " {r}"),
+            Body::Notice(r) => write!(f, " {r}"),
+            Body::Beacon(r) => write!(f, " {r}"),
+            Body::Tree(r) => write!(f, " {r}"),
+            Body::Gossip(r) => write!(f, " {r}"),
+            Body::Service(r) => write!(f, " {r}"),
+            Body::Trace(r) => write!(f, " {r}"),
+            Body::Handshake(b) => write!(f, " handshake {} B", b.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::{Address, Coords, ShortId};
+    use crate::package::AppId;
+
+    /// A routed, ack-requested Single frame: the worked example of `frames.md` §8.
+    static ROUTED: [u8; 20] = [
+        0x61, 0x08, // v1, routed, Single; ack requested
+        0x27, 0x02, 0x01, // hop limit 7, tree 1, epoch 0x0102
+        0x04, 0x30, 0xf0, 0x51, // dst /3.0.20.1
+        0x40, 0x01, 0x02, 0x03, 0x04, // src ~01020304
+        0x07, 0x00, 0x34, 0x12, // transfer 7, app 0x1234
+        b'h', b'i',
+    ];
+
+    fn routed() -> FrameRepr<'static> {
+        FrameRepr {
+            flags: Flags::default().with_ack_requested(true),
+            security: None,
+            routing: Some(routing::Repr {
+                hop_limit: 7,
+                tree: 1,
+                epoch: 0x0102,
+                dst: Address::Coords(Coords::new(&[3, 0, 20, 1]).unwrap()),
+                src: Address::Short(ShortId([1, 2, 3, 4])),
+            }),
+            body: Body::Single(single::Repr {
+                transfer: 7,
+                app: AppId(0x1234),
+                payload: b"hi",
+            }),
+        }
+    }
+
+    #[test]
+    fn test_parse() {
+        assert_eq!(FrameRepr::parse(&ROUTED).unwrap(), routed());
+    }
+
+    #[test]
+    fn test_emit() {
+        let mut buf = [0u8; 64];
+        let n = routed().emit(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &ROUTED);
+    }
+
+    #[test]
+    fn secure_layout() {
+        let mut f = routed();
+        f.security = Some(security::Repr {
+            key_id: 1,
+            counter: 9,
+        });
+        let mut buf = [0u8; 64];
+        let n = f.emit(&mut buf).unwrap();
+        assert_eq!(n, ROUTED.len() + security::OVERHEAD);
+        assert_eq!(&buf[..2], &[0x61, 0x88]);
+        assert_eq!(&buf[2..7], &[1, 9, 0, 0, 0]);
+        let split = Frame::parse(&buf[..n]).unwrap();
+        assert_eq!(split.body_offset, 19);
+        assert_eq!(split.body, &ROUTED[14..]);
+        assert_eq!(split.tag, Some(&[0u8; 16][..]));
+        assert_eq!(FrameRepr::parse(&buf[..n]).unwrap(), f);
+    }
+
+    #[test]
+    fn truncations_are_errors() {
+        for n in 0..ROUTED.len() - 2 {
+            assert!(FrameRepr::parse(&ROUTED[..n]).is_err(), "{n}");
+        }
+        // secure flag with no room for the tag
+        assert_eq!(
+            Frame::parse(&[0x41, 0x80, 1, 0, 0, 0, 0]),
+            Err(Error::Truncated)
+        );
+    }
+
+    #[test]
+    fn too_small_buffer() {
+        let mut buf = [0u8; 10];
+        assert_eq!(routed().emit(&mut buf), Err(Error::TooLong));
+    }
+}
