@@ -1,0 +1,26 @@
+//! `hyphae`: one binary for every hyphae tool. Each subcommand lives in its own module.
+
+use clap::{Parser, Subcommand};
+
+mod spec;
+
+/// hyphae — a mesh network for cheap radios.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Tables derived from the protocol specification.
+    Spec(spec::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Spec(args) => spec::run(&args),
+    }
+}
