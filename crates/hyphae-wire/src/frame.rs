@@ -227,8 +227,12 @@ impl<'a> FrameRepr<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let f = Frame::parse(bytes)?;
         Ok(Self {
-            // The secure bit is implied by `security`.
-            flags: f.header.flags.with_secure(false),
+            // The secure bit is implied by `security`, the error bit by an Error body.
+            flags: f
+                .header
+                .flags
+                .with_secure(false)
+                .with_error(f.header.flags.error() && f.header.kind != Kind::Error),
             security: f.security,
             routing: f.routing,
             body: f.body()?,
