@@ -1,6 +1,6 @@
 //! Property tests: `parse(emit(x)) == x` for every representation, and parsing arbitrary bytes
 //! never panics.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use hyphae_wire::beacon::{Capabilities, TreeEntry};
 use hyphae_wire::device::{Packet as DevicePacket, Qos};
