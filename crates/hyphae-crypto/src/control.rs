@@ -1,0 +1,342 @@
+//! Signed control plane and management authorization (`security.md` §9, §11).
+//!
+//! Every signature in hyphae is an Ed25519 signature over a 32-byte digest:
+//! `SHA-256("hyphae/v1/" ‖ label ‖ 0x00 ‖ for each part: len (u16 LE) ‖ part)`. The label
+//! separates domains, so a signature made for one purpose never verifies for another.
+
+use sha2::{Digest, Sha256};
+
+use crate::credential::AdminKeys;
+use crate::error::{Error, Result};
+use crate::identity::{Identity, NodeId, PublicIdentity, SIGNATURE_LEN};
+
+/// The digest every hyphae signature covers.
+pub fn digest(label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"hyphae/v1/");
+    h.update(label);
+    h.update([0u8]);
+    for p in parts {
+        // Parts are bounded by a frame (≤ 1470 B), so the length fits a u16.
+        h.update((p.len() as u16).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// What a signed control body is; each has its own signing label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signed {
+    /// A Tree body (`frames.md` §5.2): claims are signed by the root (the subject), assigns and
+    /// lease grants by the parent (the sender), join/leave/lease requests by the sender.
+    Tree,
+    /// A Service body (§5.4), signed by the provider.
+    Service,
+    /// A Beacon body (§5.1). Not signed on air by default (the group AEAD tag authenticates it);
+    /// available for networks that want insider-proof beacons at 64 B each.
+    Beacon,
+}
+
+impl Signed {
+    const fn label(self) -> &'static [u8] {
+        match self {
+            Self::Tree => b"tree",
+            Self::Service => b"service",
+            Self::Beacon => b"beacon",
+        }
+    }
+}
+
+/// Sign a control body: the signature covers the label, the network tag, the signer's node id
+/// and the body bytes exactly as sent. Append the 64 bytes after the body.
+pub fn sign_control(
+    what: Signed,
+    signer: &Identity,
+    network_tag: &[u8; 32],
+    body: &[u8],
+) -> [u8; SIGNATURE_LEN] {
+    let d = digest(what.label(), &[network_tag, &signer.node_id().0, body]);
+    signer.sign(&d)
+}
+
+/// Verify a control body signed by `signer`.
+pub fn verify_control(
+    what: Signed,
+    signer: &PublicIdentity,
+    network_tag: &[u8; 32],
+    body: &[u8],
+    signature: &[u8; SIGNATURE_LEN],
+) -> Result<()> {
+    let d = digest(what.label(), &[network_tag, &signer.node_id().0, body]);
+    signer.verify(&d, signature)
+}
+
+/// Split a signed body into (body, signature): the signature is its last 64 bytes.
+pub fn split_signed(signed: &[u8]) -> Result<(&[u8], &[u8; SIGNATURE_LEN])> {
+    let at = signed
+        .len()
+        .checked_sub(SIGNATURE_LEN)
+        .ok_or(Error::Malformed)?;
+    let (body, sig) = signed.split_at(at);
+    let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| Error::Malformed)?;
+    Ok((body, sig))
+}
+
+/// Management command envelope header length: admin index (1), sequence (u64), target node id
+/// (8), expiry (u32).
+pub const COMMAND_HEADER_LEN: usize = 1 + 8 + 8 + 4;
+/// Bytes a command envelope adds to its payload.
+pub const COMMAND_OVERHEAD: usize = COMMAND_HEADER_LEN + SIGNATURE_LEN;
+/// Target meaning "every node".
+pub const BROADCAST_TARGET: NodeId = NodeId([0xFF; 8]);
+
+/// Fields of a management command envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandHeader {
+    /// Index of the admin key that signed.
+    pub admin: u8,
+    /// Strictly increasing per admin (e.g. milliseconds since the epoch).
+    pub sequence: u64,
+    /// The node the command is for, or [`BROADCAST_TARGET`].
+    pub target: NodeId,
+    /// Last second (network time) the command may be executed; `u32::MAX` for none.
+    pub expiry: u32,
+}
+
+/// Build a signed command into `out`: header ‖ payload ‖ signature. Returns its length.
+pub fn sign_command(
+    admin: &Identity,
+    header: &CommandHeader,
+    network_tag: &[u8; 32],
+    payload: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    let len = COMMAND_OVERHEAD + payload.len();
+    let o = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+    o[0] = header.admin;
+    o[1..9].copy_from_slice(&header.sequence.to_le_bytes());
+    o[9..17].copy_from_slice(&header.target.0);
+    o[17..21].copy_from_slice(&header.expiry.to_le_bytes());
+    o[21..21 + payload.len()].copy_from_slice(payload);
+    let d = digest(b"mgmt", &[network_tag, &o[..21 + payload.len()]]);
+    o[21 + payload.len()..].copy_from_slice(&admin.sign(&d));
+    Ok(len)
+}
+
+/// The node-side verifier of management commands: only configured admins, only for this
+/// node, only unexpired, and each admin's sequence strictly increasing (replay protection).
+#[derive(Debug, Clone, Copy)]
+pub struct CommandVerifier<const N: usize> {
+    admins: AdminKeys<N>,
+    last: [u64; N],
+}
+
+impl<const N: usize> CommandVerifier<N> {
+    /// A verifier trusting `admins`, with no command seen yet.
+    pub fn new(admins: AdminKeys<N>) -> Self {
+        Self {
+            admins,
+            last: [0; N],
+        }
+    }
+
+    /// Restore the highest accepted sequence per admin (persist [`CommandVerifier::sequences`]
+    /// after every accepted command, or replays become possible after a reboot).
+    pub fn restore(&mut self, last: [u64; N]) {
+        self.last = last;
+    }
+
+    /// The highest accepted sequence per admin, to persist.
+    pub fn sequences(&self) -> [u64; N] {
+        self.last
+    }
+
+    /// The admin list (for credential checks).
+    pub fn admins(&self) -> &AdminKeys<N> {
+        &self.admins
+    }
+
+    /// Verify a command addressed to `me`; on success records its sequence and returns the
+    /// header and payload. Everything else is refused.
+    pub fn verify<'a>(
+        &mut self,
+        me: &NodeId,
+        network_tag: &[u8; 32],
+        command: &'a [u8],
+        now: Option<u32>,
+    ) -> Result<(CommandHeader, &'a [u8])> {
+        if command.len() < COMMAND_OVERHEAD {
+            return Err(Error::Malformed);
+        }
+        let (signed, sig) = split_signed(command)?;
+        let admin = signed[0];
+        let key = self.admins.get(admin)?;
+        let mut b8 = [0u8; 8];
+        b8.copy_from_slice(&signed[1..9]);
+        let sequence = u64::from_le_bytes(b8);
+        b8.copy_from_slice(&signed[9..17]);
+        let target = NodeId(b8);
+        let mut b4 = [0u8; 4];
+        b4.copy_from_slice(&signed[17..21]);
+        let expiry = u32::from_le_bytes(b4);
+        key.verify(&digest(b"mgmt", &[network_tag, signed]), sig)?;
+        if target != *me && target != BROADCAST_TARGET {
+            return Err(Error::BadValue);
+        }
+        if let Some(now) = now
+            && expiry != u32::MAX
+            && now > expiry
+        {
+            return Err(Error::NotAdmitted);
+        }
+        let slot = self
+            .last
+            .get_mut(usize::from(admin))
+            .ok_or(Error::UnknownSigner)?;
+        if sequence <= *slot {
+            return Err(Error::Replay);
+        }
+        *slot = sequence;
+        Ok((
+            CommandHeader {
+                admin,
+                sequence,
+                target,
+                expiry,
+            },
+            &signed[COMMAND_HEADER_LEN..],
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: [u8; 32] = [7; 32];
+
+    #[test]
+    fn control_signatures() {
+        let root = Identity::from_seed(&[4; 32]);
+        // A tree claim body: op 1, tree 0, epoch 5, subject id, root coordinates (depth 0).
+        let mut body = [0u8; 13];
+        body[0] = 1;
+        body[2] = 5;
+        body[4..12].copy_from_slice(&root.node_id().0);
+        let sig = sign_control(Signed::Tree, &root, &TAG, &body);
+        verify_control(Signed::Tree, root.public(), &TAG, &body, &sig).unwrap();
+        // Other label, other network, other signer, tampered body: all refused.
+        assert!(verify_control(Signed::Service, root.public(), &TAG, &body, &sig).is_err());
+        assert!(verify_control(Signed::Tree, root.public(), &[8; 32], &body, &sig).is_err());
+        let forger = Identity::from_seed(&[5; 32]);
+        assert!(verify_control(Signed::Tree, forger.public(), &TAG, &body, &sig).is_err());
+        let mut b = body;
+        b[2] = 6;
+        assert!(verify_control(Signed::Tree, root.public(), &TAG, &b, &sig).is_err());
+        // Split.
+        let mut signed = [0u8; 13 + 64];
+        signed[..13].copy_from_slice(&body);
+        signed[13..].copy_from_slice(&sig);
+        let (b, s) = split_signed(&signed).unwrap();
+        assert_eq!(b, body);
+        assert_eq!(s, &sig);
+        assert_eq!(split_signed(&signed[..63]), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn management_authorization() {
+        let admin = Identity::from_seed(&[1; 32]);
+        let node = Identity::from_seed(&[2; 32]);
+        let mut admins = AdminKeys::<2>::new();
+        admins.set(0, *admin.public());
+        let mut v = CommandVerifier::new(admins);
+        let me = node.node_id();
+        let h = CommandHeader {
+            admin: 0,
+            sequence: 10,
+            target: me,
+            expiry: 1000,
+        };
+        let mut buf = [0u8; 128];
+        let n = sign_command(&admin, &h, &TAG, b"reboot", &mut buf).unwrap();
+        assert_eq!(n, 6 + COMMAND_OVERHEAD);
+        let cmd = &buf[..n];
+        let (hh, p) = v.verify(&me, &TAG, cmd, Some(10)).unwrap();
+        assert_eq!(hh, h);
+        assert_eq!(p, b"reboot");
+        // Replay.
+        assert_eq!(v.verify(&me, &TAG, cmd, Some(10)), Err(Error::Replay));
+        // Replay after a reboot with persisted sequences.
+        let mut v2 = CommandVerifier::new(admins);
+        v2.restore(v.sequences());
+        assert_eq!(v2.verify(&me, &TAG, cmd, Some(10)), Err(Error::Replay));
+        // Another node's command.
+        let other = CommandHeader {
+            sequence: 11,
+            target: NodeId([3; 8]),
+            ..h
+        };
+        let n = sign_command(&admin, &other, &TAG, b"x", &mut buf).unwrap();
+        assert_eq!(v.verify(&me, &TAG, &buf[..n], None), Err(Error::BadValue));
+        // Expired.
+        let late = CommandHeader { sequence: 12, ..h };
+        let n = sign_command(&admin, &late, &TAG, b"x", &mut buf).unwrap();
+        assert_eq!(
+            v.verify(&me, &TAG, &buf[..n], Some(1001)),
+            Err(Error::NotAdmitted)
+        );
+        // Signed by a non-admin claiming index 0.
+        let n = sign_command(
+            &node,
+            &CommandHeader { sequence: 13, ..h },
+            &TAG,
+            b"x",
+            &mut buf,
+        )
+        .unwrap();
+        assert_eq!(v.verify(&me, &TAG, &buf[..n], None), Err(Error::BadAuth));
+        // Unknown admin index, tampered payload, truncated.
+        let n = sign_command(
+            &admin,
+            &CommandHeader {
+                admin: 1,
+                sequence: 14,
+                ..h
+            },
+            &TAG,
+            b"x",
+            &mut buf,
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(&me, &TAG, &buf[..n], None),
+            Err(Error::UnknownSigner)
+        );
+        let n = sign_command(
+            &admin,
+            &CommandHeader { sequence: 15, ..h },
+            &TAG,
+            b"x",
+            &mut buf,
+        )
+        .unwrap();
+        buf[21] ^= 1;
+        assert_eq!(v.verify(&me, &TAG, &buf[..n], None), Err(Error::BadAuth));
+        assert_eq!(v.verify(&me, &TAG, &buf[..20], None), Err(Error::Malformed));
+        // Broadcast target is accepted; the sequence moves on.
+        let n = sign_command(
+            &admin,
+            &CommandHeader {
+                sequence: 20,
+                target: BROADCAST_TARGET,
+                ..h
+            },
+            &TAG,
+            b"all",
+            &mut buf,
+        )
+        .unwrap();
+        v.verify(&me, &TAG, &buf[..n], None).unwrap();
+        assert_eq!(v.sequences()[0], 20);
+    }
+}
