@@ -18,7 +18,7 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
         }),
         ..FrameRepr::new(Body::Single(SingleRepr {
             transfer: 1,
-            app: AppId(0x1234),
+            app: AppId::new(0x1234).unwrap(),
             payload: &payload,
         }))
     };

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// A node id: the first 8 bytes of SHA-256 over the node's Ed25519 public key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

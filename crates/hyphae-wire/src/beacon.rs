@@ -1,11 +1,32 @@
 //! Neighbour beacons (`frames.md` §5.1).
+//!
+//! ```text
+//! node id (8) | caps u8 | seq u16 | interval u8 | tree count t
+//! t × (root short id (4) | epoch u16 | root distance u8 | coordinates (address))
+//! app count a | a × app id u16
+//! ```
 
 use core::fmt;
 
 use crate::address::{Address, Coords, NodeId, ShortId};
 use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
 use crate::package::AppId;
+use crate::{Error, Result};
+
+mod field {
+    use core::ops::Range;
+    pub(super) const NODE: Range<usize> = 0..8;
+    pub(super) const CAPS: usize = 8;
+    pub(super) const SEQ: Range<usize> = 9..11;
+    pub(super) const INTERVAL: usize = 11;
+    pub(super) const TREE_COUNT: usize = 12;
+    pub(super) const TREES: usize = 13;
+}
+
+/// Length of the fixed part, up to and including the tree count.
+pub const HEADER_LEN: usize = field::TREES;
+/// Encoded length of a tree entry without its coordinates.
+pub const TREE_ENTRY_FIXED_LEN: usize = 7;
 
 /// Most tree entries a beacon carries.
 pub const MAX_TREES: usize = 8;
@@ -44,6 +65,76 @@ pub struct TreeEntry {
     pub root_distance: u8,
     /// The node's coordinates in this tree.
     pub coords: Coords,
+}
+
+packet_view! {
+    /// A read/write view over a Beacon body.
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// `Err(Truncated)` if shorter than [`HEADER_LEN`] (the lists are checked by
+    /// [`Repr::parse`]).
+    pub fn check_len(&self) -> Result<()> {
+        if self.bytes().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+    /// Who beacons.
+    pub fn node(&self) -> NodeId {
+        let mut id = [0; 8];
+        id.copy_from_slice(&self.bytes()[field::NODE]);
+        NodeId(id)
+    }
+    /// The raw capability bits.
+    pub fn caps(&self) -> u8 {
+        self.bytes()[field::CAPS]
+    }
+    /// The beacon sequence number.
+    pub fn seq(&self) -> u16 {
+        let b = &self.bytes()[field::SEQ];
+        u16::from_le_bytes([b[0], b[1]])
+    }
+    /// The beacon interval in units of 100 ms.
+    pub fn interval(&self) -> u8 {
+        self.bytes()[field::INTERVAL]
+    }
+    /// The number of tree entries.
+    pub fn tree_count(&self) -> u8 {
+        self.bytes()[field::TREE_COUNT]
+    }
+    /// The tree entries and the application list, still encoded.
+    pub fn lists(&self) -> &[u8] {
+        &self.bytes()[field::TREES..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the node id.
+    pub fn set_node(&mut self, node: NodeId) {
+        self.bytes_mut()[field::NODE].copy_from_slice(&node.0);
+    }
+    /// Set the capability bits.
+    pub fn set_caps(&mut self, caps: u8) {
+        self.bytes_mut()[field::CAPS] = caps;
+    }
+    /// Set the sequence number.
+    pub fn set_seq(&mut self, seq: u16) {
+        self.bytes_mut()[field::SEQ].copy_from_slice(&seq.to_le_bytes());
+    }
+    /// Set the interval.
+    pub fn set_interval(&mut self, interval: u8) {
+        self.bytes_mut()[field::INTERVAL] = interval;
+    }
+    /// Set the tree count.
+    pub fn set_tree_count(&mut self, count: u8) {
+        self.bytes_mut()[field::TREE_COUNT] = count;
+    }
+    /// The lists, writable.
+    pub fn lists_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes_mut()[field::TREES..]
+    }
 }
 
 /// The meaning of a Beacon body.
@@ -87,7 +178,7 @@ impl Repr {
     pub fn apps(&self) -> impl Iterator<Item = AppId> + '_ {
         self.apps[..usize::from(self.app_count)]
             .iter()
-            .map(|&a| AppId(a))
+            .filter_map(|&a| AppId::new(a))
     }
 
     /// Add a tree entry; `Err(TooLong)` beyond [`MAX_TREES`].
@@ -107,26 +198,26 @@ impl Repr {
             .apps
             .get_mut(usize::from(self.app_count))
             .ok_or(Error::TooLong)?;
-        *slot = app.0;
+        *slot = app.get();
         self.app_count += 1;
         Ok(())
     }
 
-    /// Parse a Beacon body.
-    pub fn parse(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body);
-        let node = NodeId(r.array()?);
-        let caps = r.u8()?;
-        if caps & !Capabilities::MASK != 0 {
+    /// Parse a Beacon body; the application list must end the body.
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
+        packet.check_len()?;
+        let caps = packet.caps();
+        if caps & !Capabilities::MASK != 0 || packet.interval() == 0 {
             return Err(Error::Malformed);
         }
-        let seq = r.u16()?;
-        let interval = r.u8()?;
-        if interval == 0 {
-            return Err(Error::Malformed);
-        }
-        let mut b = Self::new(node, Capabilities(caps), seq, interval);
-        let trees = r.u8()?;
+        let mut b = Self::new(
+            packet.node(),
+            Capabilities(caps),
+            packet.seq(),
+            packet.interval(),
+        );
+        let trees = packet.tree_count();
+        let mut r = Reader::new(packet.lists());
         if usize::from(trees) > MAX_TREES {
             return Err(Error::BadLength);
         }
@@ -159,25 +250,29 @@ impl Repr {
 
     /// Encoded length.
     pub fn buffer_len(&self) -> usize {
-        14 + self
-            .trees()
-            .iter()
-            .map(|t| 7 + Address::Coords(t.coords).buffer_len())
-            .sum::<usize>()
+        HEADER_LEN
+            + 1
+            + self
+                .trees()
+                .iter()
+                .map(|t| TREE_ENTRY_FIXED_LEN + Address::Coords(t.coords).buffer_len())
+                .sum::<usize>()
             + 2 * usize::from(self.app_count)
     }
 
-    /// Emit into the front of `buf`.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+    /// Emit into `packet`. `Err(Malformed)` for an interval of 0 or unknown capability bits,
+    /// `Err(TooLong)` if the buffer is shorter than [`Repr::buffer_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         if self.interval == 0 || self.caps.0 & !Capabilities::MASK != 0 {
             return Err(Error::Malformed);
         }
-        let mut w = Writer::new(buf);
-        w.put(&self.node.0)?;
-        w.u8(self.caps.0)?;
-        w.u16(self.seq)?;
-        w.u8(self.interval)?;
-        w.u8(self.tree_count)?;
+        ensure_room!(packet, self.buffer_len());
+        packet.set_node(self.node);
+        packet.set_caps(self.caps.0);
+        packet.set_seq(self.seq);
+        packet.set_interval(self.interval);
+        packet.set_tree_count(self.tree_count);
+        let mut w = Writer::new(packet.lists_mut());
         for t in self.trees() {
             w.put(&t.root.0)?;
             w.u16(t.epoch)?;
@@ -188,7 +283,7 @@ impl Repr {
         for a in &self.apps[..usize::from(self.app_count)] {
             w.u16(*a)?;
         }
-        Ok(w.pos())
+        Ok(())
     }
 }
 
@@ -210,7 +305,9 @@ impl fmt::Display for Repr {
 mod tests {
     use super::*;
 
-    static BEACON: [u8; 28] = [
+    // frames.md §8: node 0102030405060708, router + gateway, seq 42, interval 1 s, one tree
+    // (root 09090909, epoch 5, distance 2, coordinates /1.3), applications 0x1234 and 0x5678.
+    static BEACON: [u8; 27] = [
         1, 2, 3, 4, 5, 6, 7, 8,    // node id
         0x03, // router + gateway
         0x2a, 0x00, // seq 42
@@ -218,22 +315,51 @@ mod tests {
         0x01, // one tree
         9, 9, 9, 9, 0x05, 0x00, 0x02, 0x02, 0x13, // root, epoch 5, distance 2, /1.3
         0x02, 0x34, 0x12, 0x78, 0x56, // two apps
-        0xff, // trailing garbage (tests cut it)
     ];
 
+    fn repr() -> Repr {
+        let mut b = Repr::new(
+            NodeId([1, 2, 3, 4, 5, 6, 7, 8]),
+            Capabilities(Capabilities::ROUTER | Capabilities::GATEWAY),
+            42,
+            10,
+        );
+        b.push_tree(TreeEntry {
+            root: ShortId([9; 4]),
+            epoch: 5,
+            root_distance: 2,
+            coords: Coords::new(&[1, 3]).unwrap(),
+        })
+        .unwrap();
+        b.push_app(AppId::new(0x1234).unwrap()).unwrap();
+        b.push_app(AppId::new(0x5678).unwrap()).unwrap();
+        b
+    }
+
     #[test]
-    fn test_parse_emit() {
-        let body = &BEACON[..27];
-        let b = Repr::parse(body).unwrap();
-        assert_eq!(b.node, NodeId([1, 2, 3, 4, 5, 6, 7, 8]));
+    fn test_parse() {
+        let p = Packet::new_checked(&BEACON[..]).unwrap();
+        assert_eq!((p.seq(), p.interval(), p.tree_count()), (42, 10, 1));
+        let b = Repr::parse(&p).unwrap();
+        assert_eq!(b, repr());
         assert!(b.caps.has(Capabilities::GATEWAY));
-        assert_eq!(b.trees().len(), 1);
-        assert_eq!(b.trees()[0].coords, Coords::new(&[1, 3]).unwrap());
         assert_eq!(b.apps().count(), 2);
-        assert_eq!(b.buffer_len(), 27);
+        let mut long = [0u8; 28];
+        long[..27].copy_from_slice(&BEACON);
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&long)),
+            Err(Error::BadLength)
+        );
+        for n in 0..BEACON.len() {
+            assert!(Repr::parse(&Packet::new_unchecked(&BEACON[..n])).is_err());
+        }
+    }
+
+    #[test]
+    fn test_emit() {
+        assert_eq!(repr().buffer_len(), 27);
         let mut buf = [0u8; 27];
-        assert_eq!(b.emit(&mut buf).unwrap(), 27);
-        assert_eq!(&buf[..], body);
-        assert_eq!(Repr::parse(&BEACON), Err(Error::BadLength));
+        repr().emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
+        assert_eq!(buf, BEACON);
     }
 }

@@ -1,7 +1,7 @@
 //! Bounds-checked readers and writers over byte slices: every read of received bytes goes
 //! through [`Reader`], which returns [`Error::Truncated`] instead of panicking.
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// Reads fields front to back from a received buffer.
 pub(crate) struct Reader<'a> {
@@ -37,10 +37,6 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u16(&mut self) -> Result<u16> {
         Ok(u16::from_le_bytes(self.array()?))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.array()?))
     }
 
     pub(crate) fn rest(&mut self) -> &'a [u8] {
@@ -84,10 +80,6 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn u16(&mut self, v: u16) -> Result<()> {
-        self.put(&v.to_le_bytes())
-    }
-
-    pub(crate) fn u32(&mut self, v: u32) -> Result<()> {
         self.put(&v.to_le_bytes())
     }
 }

@@ -5,11 +5,18 @@
 //! low nibble; then the remaining length as an MQTT-style variable-length integer (one byte for
 //! 0..=127, so short packets have exactly seed 004's two-byte header). Integers are
 //! little-endian.
+//!
+//! ```text
+//! byte 0: bits 7..4 packet type | bits 3..0 flags
+//! bytes 1..: remaining length (varint, 1..=4 bytes, minimal) | body of that many bytes
+//! ```
+//!
+//! [`Packet`] is the view over the bytes, [`Repr`] the meaning (an enum over the packet types).
 
 use core::fmt;
 
 use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// The application name the protocol runs under.
 pub const APP_NAME: &str = "hyphae/device";
@@ -70,9 +77,97 @@ pub enum Qos {
     AtLeastOnce,
 }
 
+/// Decode the remaining-length varint at the front of `b`: `(value, bytes used)`.
+fn read_varint(b: &[u8]) -> Result<(usize, usize)> {
+    let mut value = 0usize;
+    for i in 0..4 {
+        let byte = *b.get(i).ok_or(Error::Truncated)?;
+        value |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            // Minimal encoding only: a trailing zero group is an overlong form.
+            if i > 0 && byte == 0 {
+                return Err(Error::BadLength);
+            }
+            return Ok((value, i + 1));
+        }
+    }
+    Err(Error::BadLength)
+}
+
+packet_view! {
+    /// A read/write view over one device–gateway packet.
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// `Err(Truncated)` if the buffer ends before the fixed header or the remaining length it
+    /// announces, `Err(BadLength)` for a malformed varint or bytes beyond the remaining
+    /// length.
+    pub fn check_len(&self) -> Result<()> {
+        let b = self.bytes();
+        if b.is_empty() {
+            return Err(Error::Truncated);
+        }
+        let (remaining, n) = read_varint(&b[1..])?;
+        let want = 1 + n + remaining;
+        if b.len() < want {
+            Err(Error::Truncated)
+        } else if b.len() > want {
+            Err(Error::BadLength)
+        } else {
+            Ok(())
+        }
+    }
+    /// The raw packet type (high nibble of byte 0).
+    pub fn packet_type(&self) -> u8 {
+        self.bytes()[0] >> 4
+    }
+    /// The type-specific flags (low nibble of byte 0).
+    pub fn flags(&self) -> u8 {
+        self.bytes()[0] & 0x0f
+    }
+    /// Length of the fixed header (type byte and varint).
+    pub fn header_len(&self) -> usize {
+        self.bytes().len() - self.body().len()
+    }
+    /// The body: the `remaining length` bytes after the fixed header.
+    pub fn body(&self) -> &[u8] {
+        let b = self.bytes();
+        match read_varint(&b[1..]) {
+            Ok((_, n)) => &b[1 + n..],
+            Err(_) => &[],
+        }
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Write the fixed header for a body of `remaining` bytes; returns its length.
+    /// `Err(TooLong)` if the buffer is too short or `remaining` exceeds [`MAX_REMAINING`].
+    pub fn set_header(&mut self, packet_type: u8, flags: u8, remaining: usize) -> Result<usize> {
+        if remaining > MAX_REMAINING {
+            return Err(Error::TooLong);
+        }
+        let mut w = Writer::new(self.bytes_mut());
+        w.u8((packet_type << 4) | (flags & 0x0f))?;
+        let mut v = remaining;
+        loop {
+            // `v & 0x7f` fits a byte.
+            let mut b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v > 0 {
+                b |= 0x80;
+            }
+            w.u8(b)?;
+            if v == 0 {
+                break;
+            }
+        }
+        Ok(w.pos())
+    }
+}
+
 /// A device–gateway packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Packet<'a> {
+pub enum Repr<'a> {
     /// CONNECT: a device announces itself to gateways.
     Connect {
         /// Keep-alive in seconds: the gateway marks the device offline after 1.5 × this
@@ -118,7 +213,7 @@ fn valid_topic(t: &str) -> bool {
     !t.is_empty() && t.len() <= MAX_TOPIC && !t.contains(['+', '#', '\0'])
 }
 
-impl<'a> Packet<'a> {
+impl<'a> Repr<'a> {
     /// The packet type.
     pub fn packet_type(&self) -> PacketType {
         match self {
@@ -157,26 +252,13 @@ impl<'a> Packet<'a> {
         1 + varint_len(rem) + rem
     }
 
-    /// Parse one packet occupying all of `buf`.
-    pub fn parse(buf: &'a [u8]) -> Result<Self> {
-        let mut r = Reader::new(buf);
-        let b0 = r.u8()?;
-        let flags = b0 & 0x0f;
-        let mut remaining = 0usize;
-        for i in 0..4 {
-            let b = r.u8()?;
-            remaining |= usize::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                break;
-            }
-            if i == 3 {
-                return Err(Error::BadLength);
-            }
-        }
-        if remaining != r.remaining() {
-            return Err(Error::BadLength);
-        }
-        let p = match b0 >> 4 {
+    /// Parse one packet occupying the whole view.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Self> {
+        packet.check_len()?;
+        let flags = packet.flags();
+        let whole = packet.whole();
+        let mut r = Reader::new(&whole[packet.header_len()..]);
+        let p = match packet.packet_type() {
             1 => {
                 if flags & !1 != 0 || r.u8()? != PROTOCOL_VERSION {
                     return Err(Error::Malformed);
@@ -238,27 +320,12 @@ impl<'a> Packet<'a> {
         Ok(p)
     }
 
-    /// Emit into the front of `buf`; returns the bytes written.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let rem = self.remaining_len();
-        if rem > MAX_REMAINING {
-            return Err(Error::TooLong);
-        }
-        let mut w = Writer::new(buf);
-        w.u8(((self.packet_type() as u8) << 4) | self.flags())?;
-        let mut v = rem;
-        loop {
-            // `v & 0x7f` fits a byte.
-            let mut b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v > 0 {
-                b |= 0x80;
-            }
-            w.u8(b)?;
-            if v == 0 {
-                break;
-            }
-        }
+    /// Emit into `packet`. `Err(Malformed)` for an invalid topic, `Err(TooLong)` for a name
+    /// of more than 32 bytes or a buffer shorter than [`Repr::buffer_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        ensure_room!(packet, self.buffer_len());
+        let n = packet.set_header(self.packet_type() as u8, self.flags(), self.remaining_len())?;
+        let mut w = Writer::new(&mut packet.bytes_mut()[n..]);
         match self {
             Self::Connect {
                 keepalive,
@@ -300,11 +367,11 @@ impl<'a> Packet<'a> {
                 w.put(payload)?;
             }
         }
-        Ok(w.pos())
+        Ok(())
     }
 }
 
-impl fmt::Display for Packet<'_> {
+impl fmt::Display for Repr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Connect { mac, name, .. } => {
@@ -342,11 +409,11 @@ mod tests {
     ];
 
     #[test]
-    fn test_parse_emit() {
+    fn test_parse_and_emit() {
         let cases = [
             (
                 &CONNECT[..],
-                Packet::Connect {
+                Repr::Connect {
                     keepalive: 60,
                     mac: [0x24, 0x6f, 0x28, 1, 2, 3],
                     name: Some("kite"),
@@ -354,14 +421,14 @@ mod tests {
             ),
             (
                 &CONNACK[..],
-                Packet::ConnAck {
+                Repr::ConnAck {
                     code: ReturnCode::Accepted,
                     session: 7,
                 },
             ),
             (
                 &PUBLISH[..],
-                Packet::Publish {
+                Repr::Publish {
                     qos: Qos::AtLeastOnce,
                     retain: false,
                     packet_id: 5,
@@ -371,42 +438,55 @@ mod tests {
             ),
         ];
         for (bytes, packet) in cases {
-            assert_eq!(Packet::parse(bytes).unwrap(), packet);
+            assert_eq!(
+                Repr::parse(&Packet::new_checked(bytes).unwrap()).unwrap(),
+                packet
+            );
             let mut buf = [0u8; 32];
-            let n = packet.emit(&mut buf).unwrap();
+            let n = packet.buffer_len();
+            packet
+                .emit(&mut Packet::new_unchecked(&mut buf[..n]))
+                .unwrap();
             assert_eq!(&buf[..n], bytes);
-            assert_eq!(packet.buffer_len(), n);
         }
     }
 
     #[test]
     fn long_publish_uses_varint() {
         let payload = [7u8; 300];
-        let p = Packet::Publish {
+        let p = Repr::Publish {
             qos: Qos::AtMostOnce,
             retain: true,
             packet_id: 0,
             topic: "blob",
             payload: &payload,
         };
-        let mut buf = [0u8; 400];
-        let n = p.emit(&mut buf).unwrap();
+        let mut buf = [0u8; 308];
+        assert_eq!(p.buffer_len(), 308);
+        p.emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(&buf[..3], &[0x32, 0xb1, 0x02]); // 305 = 0x31 + (2 << 7)
-        assert_eq!(Packet::parse(&buf[..n]).unwrap(), p);
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&buf)).unwrap(), p);
+    }
+
+    fn parse(b: &[u8]) -> Result<Repr<'_>> {
+        Repr::parse(&Packet::new_unchecked(b))
     }
 
     #[test]
     fn rejects() {
-        assert_eq!(Packet::parse(&[0x00, 0x00]), Err(Error::UnknownKind));
-        assert_eq!(Packet::parse(&[0x20, 0x03, 0, 0]), Err(Error::BadLength));
-        assert_eq!(Packet::parse(&[0x21, 0x03, 0, 0, 0]), Err(Error::Malformed));
+        assert_eq!(parse(&[0x00, 0x00]), Err(Error::UnknownKind));
+        assert_eq!(parse(&[0x20, 0x03, 0, 0]), Err(Error::Truncated));
+        assert_eq!(parse(&[0x21, 0x03, 0, 0, 0]), Err(Error::Malformed));
         assert_eq!(
-            Packet::parse(&[0x30, 0x03, 0x02, b'a', b'#']),
+            parse(&[0x30, 0x03, 0x02, b'a', b'#']),
             Err(Error::Malformed)
         );
         assert_eq!(
-            Packet::parse(&[0x30, 0xff, 0xff, 0xff, 0xff]),
+            parse(&[0x30, 0xff, 0xff, 0xff, 0xff]),
             Err(Error::BadLength)
         );
+        // overlong varint for 3
+        assert_eq!(parse(&[0x20, 0x83, 0x00, 0, 7, 0]), Err(Error::BadLength));
+        assert_eq!(parse(&[0x20, 0x03, 0x00, 0x07]), Err(Error::Truncated));
     }
 }

@@ -7,10 +7,11 @@
 
 use core::fmt;
 
-use crate::error::{Error, Result};
+use crate::fragment::Form;
 use crate::header::{self, Control, Flags, Kind};
-use crate::{ack, beacon, gossip, notice, routing, security, service, single, status, trace};
-use crate::{transfer, tree};
+use crate::{Error, Result};
+use crate::{ack, beacon, error, fragment, gossip, routing, security, service, single, status};
+use crate::{trace, tree};
 
 /// A received frame split into its parts, body still raw (possibly sealed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,9 @@ impl<'a> Frame<'a> {
         let mut pos = header::HEADER_LEN;
         let mut end = bytes.len();
         let security = if header.flags.secure() {
-            let s = security::Repr::parse(bytes.get(pos..).ok_or(Error::Truncated)?)?;
+            let s = security::Repr::parse(&security::Packet::new_unchecked(
+                bytes.get(pos..).ok_or(Error::Truncated)?,
+            ))?;
             pos += security::HEADER_LEN;
             end = end
                 .checked_sub(security::TAG_LEN)
@@ -48,8 +51,10 @@ impl<'a> Frame<'a> {
             None
         };
         let routing = if header.routed {
-            let (r, n) = routing::Repr::parse(bytes.get(pos..end).ok_or(Error::Truncated)?)?;
-            pos += n;
+            let r = routing::Repr::parse(&routing::Packet::new_unchecked(
+                bytes.get(pos..end).ok_or(Error::Truncated)?,
+            ))?;
+            pos += r.buffer_len();
             Some(r)
         } else {
             None
@@ -79,7 +84,7 @@ pub enum Body<'a> {
     /// A whole message.
     Single(single::Repr<'a>),
     /// A fragment (kind Fragment or FragmentLarge, chosen by size).
-    Fragment(transfer::Repr<'a>),
+    Fragment(fragment::Repr<'a>),
     /// An acknowledgement (`retransmit`: the bitmap names missing fragments).
     Ack {
         /// The acknowledgement.
@@ -89,8 +94,8 @@ pub enum Body<'a> {
     },
     /// RNS or NIA.
     Status(status::Repr),
-    /// An error notice.
-    Notice(notice::Repr),
+    /// An error notice (kind `Error`).
+    Error(error::Repr),
     /// A neighbour beacon.
     Beacon(beacon::Repr),
     /// A tree message.
@@ -106,25 +111,41 @@ pub enum Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    /// Parse a body of `kind` with `control`.
+    /// Parse a body of `kind` sent with `control` (the body is the whole of `body`).
     pub fn parse(kind: Kind, control: Control, body: &'a [u8]) -> Result<Self> {
+        if !control.allowed_with(kind) {
+            return Err(Error::BadControl);
+        }
         Ok(match kind {
-            Kind::Single => Self::Single(single::Repr::parse(body)?),
-            Kind::Fragment => Self::Fragment(transfer::Repr::parse(body, false)?),
-            Kind::FragmentLarge => Self::Fragment(transfer::Repr::parse(body, true)?),
+            Kind::Single => {
+                Self::Single(single::Repr::parse(&single::Packet::new_unchecked(body))?)
+            }
+            Kind::Fragment => Self::Fragment(fragment::Repr::parse(
+                &fragment::Packet::new_unchecked(body, Form::Compact),
+            )?),
+            Kind::FragmentLarge => Self::Fragment(fragment::Repr::parse(
+                &fragment::Packet::new_unchecked(body, Form::Large),
+            )?),
             Kind::Ack => Self::Ack {
-                ack: ack::Repr::parse(body)?,
+                ack: ack::Repr::parse(&ack::Packet::new_unchecked(body))?,
                 retransmit: control == Control::RetransmitRequest,
             },
-            Kind::Status => {
-                Self::Status(status::Repr::parse(body, control == Control::NodeIsActive)?)
+            Kind::Status => Self::Status(status::Repr::parse(
+                &status::Packet::new_unchecked(body),
+                control,
+            )?),
+            Kind::Error => Self::Error(error::Repr::parse(&error::Packet::new_unchecked(body))?),
+            Kind::Beacon => {
+                Self::Beacon(beacon::Repr::parse(&beacon::Packet::new_unchecked(body))?)
             }
-            Kind::Error => Self::Notice(notice::Repr::parse(body)?),
-            Kind::Beacon => Self::Beacon(beacon::Repr::parse(body)?),
-            Kind::Tree => Self::Tree(tree::Repr::parse(body)?),
-            Kind::Gossip => Self::Gossip(gossip::Repr::parse(body)?),
-            Kind::Service => Self::Service(service::Repr::parse(body)?),
-            Kind::Trace => Self::Trace(trace::Repr::parse(body)?),
+            Kind::Tree => Self::Tree(tree::Repr::parse(&tree::Packet::new_unchecked(body))?),
+            Kind::Gossip => {
+                Self::Gossip(gossip::Repr::parse(&gossip::Packet::new_unchecked(body))?)
+            }
+            Kind::Service => {
+                Self::Service(service::Repr::parse(&service::Packet::new_unchecked(body))?)
+            }
+            Kind::Trace => Self::Trace(trace::Repr::parse(&trace::Packet::new_unchecked(body))?),
             Kind::Handshake => Self::Handshake(body),
         })
     }
@@ -143,13 +164,8 @@ impl<'a> Body<'a> {
                     Control::Ack
                 },
             ),
-            Self::Status(status::Repr::RequestNodeStatus) => {
-                (Kind::Status, Control::RequestNodeStatus)
-            }
-            Self::Status(status::Repr::NodeIsActive { .. }) => {
-                (Kind::Status, Control::NodeIsActive)
-            }
-            Self::Notice(_) => (Kind::Error, Control::None),
+            Self::Status(s) => (Kind::Status, s.control()),
+            Self::Error(_) => (Kind::Error, Control::None),
             Self::Beacon(_) => (Kind::Beacon, Control::None),
             Self::Tree(_) => (Kind::Tree, Control::None),
             Self::Gossip(_) => (Kind::Gossip, Control::None),
@@ -166,7 +182,7 @@ impl<'a> Body<'a> {
             Self::Fragment(r) => r.buffer_len(),
             Self::Ack { ack, .. } => ack.buffer_len(),
             Self::Status(r) => r.buffer_len(),
-            Self::Notice(r) => r.buffer_len(),
+            Self::Error(r) => r.buffer_len(),
             Self::Beacon(r) => r.buffer_len(),
             Self::Tree(r) => r.buffer_len(),
             Self::Gossip(r) => r.buffer_len(),
@@ -176,25 +192,28 @@ impl<'a> Body<'a> {
         }
     }
 
-    /// Emit into the front of `buf`.
+    /// Emit into the front of `buf`; returns the bytes written ([`Body::buffer_len`]).
+    /// `Err(TooLong)` if `buf` is shorter.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+        let len = self.buffer_len();
+        let b = buf.get_mut(..len).ok_or(Error::TooLong)?;
         match self {
-            Self::Single(r) => r.emit(buf),
-            Self::Fragment(r) => r.emit(buf),
-            Self::Ack { ack, .. } => ack.emit(buf),
-            Self::Status(r) => r.emit(buf),
-            Self::Notice(r) => r.emit(buf),
-            Self::Beacon(r) => r.emit(buf),
-            Self::Tree(r) => r.emit(buf),
-            Self::Gossip(r) => r.emit(buf),
-            Self::Service(r) => r.emit(buf),
-            Self::Trace(r) => r.emit(buf),
-            Self::Handshake(b) => {
-                let out = buf.get_mut(..b.len()).ok_or(Error::TooLong)?;
-                out.copy_from_slice(b);
-                Ok(b.len())
+            Self::Single(r) => r.emit(&mut single::Packet::new_unchecked(b)),
+            Self::Fragment(r) => r.emit(&mut fragment::Packet::new_unchecked(b, r.form())),
+            Self::Ack { ack, .. } => ack.emit(&mut ack::Packet::new_unchecked(b)),
+            Self::Status(r) => r.emit(&mut status::Packet::new_unchecked(b)),
+            Self::Error(r) => r.emit(&mut error::Packet::new_unchecked(b)),
+            Self::Beacon(r) => r.emit(&mut beacon::Packet::new_unchecked(b)),
+            Self::Tree(r) => r.emit(&mut tree::Packet::new_unchecked(b)),
+            Self::Gossip(r) => r.emit(&mut gossip::Packet::new_unchecked(b)),
+            Self::Service(r) => r.emit(&mut service::Packet::new_unchecked(b)),
+            Self::Trace(r) => r.emit(&mut trace::Packet::new_unchecked(b)),
+            Self::Handshake(h) => {
+                b.copy_from_slice(h);
+                Ok(())
             }
-        }
+        }?;
+        Ok(len)
     }
 }
 
@@ -227,7 +246,8 @@ impl<'a> FrameRepr<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let f = Frame::parse(bytes)?;
         Ok(Self {
-            // The secure bit is implied by `security`, the error bit by an Error body.
+            // The secure bit is implied by `security`, the error bit by an Error body (where the
+            // header parse required it).
             flags: f
                 .header
                 .flags
@@ -278,13 +298,15 @@ impl<'a> FrameRepr<'a> {
         let len = self.buffer_len();
         let out = buf.get_mut(..len).ok_or(Error::TooLong)?;
         self.header()
-            .emit(&mut header::Packet::new_unchecked(&mut out[..]));
+            .emit(&mut header::Packet::new_unchecked(&mut out[..]))?;
         let mut pos = header::HEADER_LEN;
         if let Some(s) = self.security {
-            pos += s.emit(&mut out[pos..])?;
+            s.emit(&mut security::Packet::new_unchecked(&mut out[pos..]))?;
+            pos += s.buffer_len();
         }
         if let Some(r) = self.routing {
-            pos += r.emit(&mut out[pos..])?;
+            r.emit(&mut routing::Packet::new_unchecked(&mut out[pos..]))?;
+            pos += r.buffer_len();
         }
         pos += self.body.emit(&mut out[pos..])?;
         if self.security.is_some() {
@@ -305,7 +327,7 @@ impl fmt::Display for FrameRepr<'_> {
             Body::Fragment(r) => write!(f, " {r}"),
             Body::Ack { ack, .. } => write!(f, " {ack}"),
             Body::Status(r) => write!(f, " {r}"),
-            Body::Notice(r) => write!(f, " {r}"),
+            Body::Error(r) => write!(f, " {r}"),
             Body::Beacon(r) => write!(f, " {r}"),
             Body::Tree(r) => write!(f, " {r}"),
             Body::Gossip(r) => write!(f, " {r}"),
@@ -345,7 +367,7 @@ mod tests {
             }),
             body: Body::Single(single::Repr {
                 transfer: 7,
-                app: AppId(0x1234),
+                app: AppId::new(0x1234).unwrap(),
                 payload: b"hi",
             }),
         }

@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 mod field {
     pub(super) const KIND: usize = 0;
@@ -244,26 +244,14 @@ impl fmt::Display for Flags {
     }
 }
 
-/// A read/write view over the common header.
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+packet_view! {
+    /// A read/write view over the common header.
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap without checking; accessors may panic until [`Packet::check_len`] passes.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-    /// Wrap and check the length; after `Ok`, no accessor panics.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
     /// `Err(Truncated)` if the buffer is shorter than the header.
     pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
+        if self.bytes().len() < HEADER_LEN {
             Err(Error::Truncated)
         } else {
             Ok(())
@@ -271,39 +259,34 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// The version field.
     pub fn version(&self) -> u8 {
-        self.buffer.as_ref()[field::KIND] >> 6
+        self.bytes()[field::KIND] >> 6
     }
     /// The routed bit.
     pub fn routed(&self) -> bool {
-        self.buffer.as_ref()[field::KIND] & 0x20 != 0
+        self.bytes()[field::KIND] & 0x20 != 0
     }
     /// The raw kind field.
     pub fn kind(&self) -> u8 {
-        self.buffer.as_ref()[field::KIND] & 0x1f
+        self.bytes()[field::KIND] & 0x1f
     }
     /// The raw control code.
     pub fn control(&self) -> u8 {
-        self.buffer.as_ref()[field::FLAGS] & 0x07
+        self.bytes()[field::FLAGS] & 0x07
     }
     /// The flag bits.
     pub fn flags(&self) -> Flags {
-        Flags::from_bits(self.buffer.as_ref()[field::FLAGS])
-    }
-    /// The wrapped buffer.
-    pub fn into_inner(self) -> T {
-        self.buffer
+        Flags::from_bits(self.bytes()[field::FLAGS])
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set version, routed bit and kind.
     pub fn set_kind_byte(&mut self, version: u8, routed: bool, kind: u8) {
-        self.buffer.as_mut()[field::KIND] =
-            (version << 6) | (u8::from(routed) << 5) | (kind & 0x1f);
+        self.bytes_mut()[field::KIND] = (version << 6) | (u8::from(routed) << 5) | (kind & 0x1f);
     }
     /// Set control code and flags.
     pub fn set_flags_byte(&mut self, control: u8, flags: Flags) {
-        self.buffer.as_mut()[field::FLAGS] = flags.bits() | (control & 0x07);
+        self.bytes_mut()[field::FLAGS] = flags.bits() | (control & 0x07);
     }
 }
 
@@ -342,6 +325,9 @@ impl Repr {
         if !control.allowed_with(kind) {
             return Err(Error::BadControl);
         }
+        if kind == Kind::Error && !packet.flags().error() {
+            return Err(Error::Malformed);
+        }
         Ok(Self {
             routed: packet.routed(),
             kind,
@@ -355,10 +341,20 @@ impl Repr {
         HEADER_LEN
     }
 
-    /// Emit into a buffer of at least [`HEADER_LEN`] bytes.
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
+    /// Emit into `packet`; `Err(TooLong)` if it is shorter than [`HEADER_LEN`], `Err(BadControl)`
+    /// if the control code is not allowed with the kind, `Err(Malformed)` for an `Error` frame
+    /// without the error flag.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        ensure_room!(packet, HEADER_LEN);
+        if !self.control.allowed_with(self.kind) {
+            return Err(Error::BadControl);
+        }
+        if self.kind == Kind::Error && !self.flags.error() {
+            return Err(Error::Malformed);
+        }
         packet.set_kind_byte(crate::VERSION, self.routed, self.kind as u8);
         packet.set_flags_byte(self.control as u8, self.flags);
+        Ok(())
     }
 }
 
@@ -400,7 +396,7 @@ mod tests {
             flags: Flags::default().with_ack_requested(true).with_secure(true),
         };
         let mut buf = [0u8; 2];
-        repr.emit(&mut Packet::new_unchecked(&mut buf));
+        repr.emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(buf, ROUTED_SINGLE);
     }
 
@@ -413,6 +409,8 @@ mod tests {
         assert_eq!(p([0x41, 0x01]), Err(Error::BadControl)); // ack code on Single
         assert_eq!(p([0x44, 0x00]), Err(Error::BadControl)); // Ack kind without code
         assert_eq!(p([0x45, 0x05]), Err(Error::BadControl)); // reserved code
+        assert_eq!(p([0x46, 0x00]), Err(Error::Malformed)); // Error kind without error flag
+        assert!(p([0x46, 0x10]).is_ok());
         assert_eq!(
             Repr::parse(&Packet::new_unchecked([0x41])),
             Err(Error::Truncated)

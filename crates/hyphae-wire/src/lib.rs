@@ -2,15 +2,18 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod macros;
+
 pub mod ack;
 pub mod address;
 pub mod beacon;
 pub mod device;
 pub mod error;
+pub mod fragment;
 pub mod frame;
 pub mod gossip;
 pub mod header;
-pub mod notice;
 pub mod package;
 pub mod routing;
 pub mod security;
@@ -19,27 +22,29 @@ pub mod single;
 pub mod sizes;
 pub mod status;
 pub mod trace;
-pub mod transfer;
 pub mod tree;
 
 mod cursor;
+mod err;
 
-pub use ack::Repr as AckRepr;
+pub use ack::{Packet as AckPacket, Repr as AckRepr};
 pub use address::{Address, Coords, NodeId, ShortId};
-pub use beacon::Repr as BeaconRepr;
-pub use error::Error;
-pub use frame::{Frame, FrameRepr};
-pub use gossip::Repr as GossipRepr;
-pub use header::{Control, Flags, Kind, Repr as HeaderRepr};
-pub use notice::Repr as NoticeRepr;
-pub use package::{AppId, Repr as PackageRepr};
-pub use routing::Repr as RoutingRepr;
-pub use service::Repr as ServiceRepr;
-pub use single::Repr as SingleRepr;
-pub use status::Repr as StatusRepr;
-pub use trace::Repr as TraceRepr;
-pub use transfer::Repr as FragmentRepr;
-pub use tree::Repr as TreeRepr;
+pub use beacon::{Packet as BeaconPacket, Repr as BeaconRepr};
+pub use device::{Packet as DevicePacket, Repr as DeviceRepr};
+pub use err::{Error, Result};
+pub use error::{Code as ErrorCode, Packet as ErrorPacket, Repr as ErrorRepr};
+pub use fragment::{Packet as FragmentPacket, Repr as FragmentRepr};
+pub use frame::{Body, Frame, FrameRepr};
+pub use gossip::{Packet as GossipPacket, Repr as GossipRepr};
+pub use header::{Control, Flags, Kind, Metric, Packet as HeaderPacket, Repr as HeaderRepr};
+pub use package::{AppId, Packet as PackagePacket, Repr as PackageRepr};
+pub use routing::{Packet as RoutingPacket, Repr as RoutingRepr};
+pub use security::{Packet as SecurityPacket, Repr as SecurityRepr};
+pub use service::{Packet as ServicePacket, Repr as ServiceRepr};
+pub use single::{Packet as SinglePacket, Repr as SingleRepr};
+pub use status::{Packet as StatusPacket, Repr as StatusRepr};
+pub use trace::{Packet as TracePacket, Repr as TraceRepr};
+pub use tree::{Packet as TreePacket, Repr as TreeRepr};
 
 /// The frame-format version this crate implements (`docs/spec/frames.md`).
 pub const VERSION: u8 = 1;

@@ -1,36 +1,51 @@
 //! Application ids and the Package header that starts every multi-fragment transfer
 //! (`frames.md` §6).
+//!
+//! ```text
+//! application id u16 | payload length u32 | CRC-32 (IEEE) of the payload u32
+//! ```
 
 use core::fmt;
 
 use sha2::{Digest, Sha256};
 
-use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
+
+mod field {
+    use core::ops::Range;
+    pub(super) const APP: Range<usize> = 0..2;
+    pub(super) const LENGTH: Range<usize> = 2..6;
+    pub(super) const CRC: Range<usize> = 6..10;
+}
 
 /// Length of the Package header.
-pub const HEADER_LEN: usize = 10;
+pub const HEADER_LEN: usize = field::CRC.end;
 
 /// A stable application id: the first two bytes (little-endian) of SHA-256 over the name.
+/// Never 0 or 0xFFFF (reserved).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AppId(pub u16);
+pub struct AppId(u16);
 
 impl AppId {
     /// Derive the id of an application from its name. Returns `None` for the two reserved
     /// values (0 and 0xFFFF): pick another name.
     pub fn from_name(name: &str) -> Option<Self> {
         let digest = Sha256::digest(name.as_bytes());
-        let id = u16::from_le_bytes([digest[0], digest[1]]);
-        Self::new(id)
+        Self::new(u16::from_le_bytes([digest[0], digest[1]]))
     }
 
-    /// An id from its value; `None` if reserved.
+    /// An id from its value; `None` if reserved (0 or 0xFFFF).
     pub const fn new(id: u16) -> Option<Self> {
         if id == 0 || id == u16::MAX {
             None
         } else {
             Some(Self(id))
         }
+    }
+
+    /// The id's value.
+    pub const fn get(self) -> u16 {
+        self.0
     }
 }
 
@@ -46,9 +61,60 @@ impl fmt::Display for AppId {
     }
 }
 
-/// CRC-32 (IEEE 802.3) of `data`, as the Package header carries it.
+/// CRC-32 (IEEE 802.3, `CRC-32/ISO-HDLC`) of `data`, as the Package header carries it.
 pub fn crc32(data: &[u8]) -> u32 {
     crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(data)
+}
+
+packet_view! {
+    /// A read/write view over a Package header.
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// `Err(Truncated)` if shorter than [`HEADER_LEN`].
+    pub fn check_len(&self) -> Result<()> {
+        if self.bytes().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+    /// The raw application id.
+    pub fn app(&self) -> u16 {
+        let b = &self.bytes()[field::APP];
+        u16::from_le_bytes([b[0], b[1]])
+    }
+    /// The payload length.
+    pub fn length(&self) -> u32 {
+        let mut b = [0; 4];
+        b.copy_from_slice(&self.bytes()[field::LENGTH]);
+        u32::from_le_bytes(b)
+    }
+    /// The payload's CRC-32.
+    pub fn crc(&self) -> u32 {
+        let mut b = [0; 4];
+        b.copy_from_slice(&self.bytes()[field::CRC]);
+        u32::from_le_bytes(b)
+    }
+    /// The bytes after the header (the start of the payload, in a transfer buffer).
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes()[HEADER_LEN..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the application id.
+    pub fn set_app(&mut self, app: u16) {
+        self.bytes_mut()[field::APP].copy_from_slice(&app.to_le_bytes());
+    }
+    /// Set the payload length.
+    pub fn set_length(&mut self, length: u32) {
+        self.bytes_mut()[field::LENGTH].copy_from_slice(&length.to_le_bytes());
+    }
+    /// Set the CRC.
+    pub fn set_crc(&mut self, crc: u32) {
+        self.bytes_mut()[field::CRC].copy_from_slice(&crc.to_le_bytes());
+    }
 }
 
 /// The Package header: which application, how long, and an integrity check.
@@ -72,14 +138,13 @@ impl Repr {
         })
     }
 
-    /// Parse from the front of `buf`.
-    pub fn parse(buf: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(buf);
-        let app = AppId::new(r.u16()?).ok_or(Error::Malformed)?;
+    /// Parse the header at the front of the view.
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
+        packet.check_len()?;
         Ok(Self {
-            app,
-            length: r.u32()?,
-            crc: r.u32()?,
+            app: AppId::new(packet.app()).ok_or(Error::Malformed)?,
+            length: packet.length(),
+            crc: packet.crc(),
         })
     }
 
@@ -88,18 +153,19 @@ impl Repr {
         HEADER_LEN
     }
 
-    /// Emit into the front of `buf`.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut w = Writer::new(buf);
-        w.u16(self.app.0)?;
-        w.u32(self.length)?;
-        w.u32(self.crc)?;
-        Ok(w.pos())
+    /// Emit into the front of `packet`; `Err(TooLong)` if it is shorter than [`HEADER_LEN`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        ensure_room!(packet, HEADER_LEN);
+        packet.set_app(self.app.get());
+        packet.set_length(self.length);
+        packet.set_crc(self.crc);
+        Ok(())
     }
 
-    /// Check `payload` against the header: length, then CRC (skipped under `cfg(fuzzing)`).
+    /// Check `payload` against the header: length, then CRC (the CRC comparison is skipped
+    /// under `cfg(fuzzing)` so that fuzzers reach the code behind it).
     pub fn verify(&self, payload: &[u8]) -> Result<()> {
-        if payload.len() != self.length as usize {
+        if u32::try_from(payload.len()) != Ok(self.length) {
             return Err(Error::BadLength);
         }
         if cfg!(fuzzing) || crc32(payload) == self.crc {
@@ -124,6 +190,13 @@ impl fmt::Display for Repr {
 mod tests {
     use super::*;
 
+    // frames.md §8: application 0x1234, 9 bytes, CRC-32 of "123456789".
+    static HEADER: [u8; 10] = [0x34, 0x12, 0x09, 0x00, 0x00, 0x00, 0x26, 0x39, 0xf4, 0xcb];
+
+    fn repr() -> Repr {
+        Repr::for_payload(AppId::new(0x1234).unwrap(), b"123456789").unwrap()
+    }
+
     #[test]
     fn crc_check_value() {
         // The CRC-32/ISO-HDLC check value.
@@ -131,24 +204,32 @@ mod tests {
     }
 
     #[test]
-    fn app_ids_are_stable() {
-        // SHA-256("mqtt-gateway") begins 0x5d 0x24 ... (checked in docs/spec/frames.md).
-        let id = AppId::from_name("mqtt-gateway").unwrap();
-        assert_eq!(id, AppId::from_name("mqtt-gateway").unwrap());
-        assert_ne!(id, AppId::from_name("sensor").unwrap());
+    fn app_ids_from_names() {
+        // SHA-256("abc") = ba7816bf…: the id is 0x78ba (frames.md §6).
+        assert_eq!(AppId::from_name("abc").map(AppId::get), Some(0x78ba));
+        // SHA-256("hyphae/device") = 1297a871…: the device protocol's id, 0x9712 (device.md).
+        assert_eq!(
+            AppId::from_name("hyphae/device").map(AppId::get),
+            Some(0x9712)
+        );
         assert_eq!(AppId::new(0), None);
         assert_eq!(AppId::new(0xffff), None);
     }
 
     #[test]
-    fn test_emit_parse() {
-        let h = Repr::for_payload(AppId(0x1234), b"123456789").unwrap();
+    fn test_parse() {
+        let p = Packet::new_checked(&HEADER[..]).unwrap();
+        assert_eq!(Repr::parse(&p).unwrap(), repr());
+        assert!(repr().verify(b"123456789").is_ok());
+        assert_eq!(repr().verify(b"12345678"), Err(Error::BadLength));
+        #[cfg(not(fuzzing))]
+        assert_eq!(repr().verify(b"123456780"), Err(Error::BadChecksum));
+    }
+
+    #[test]
+    fn test_emit() {
         let mut buf = [0u8; HEADER_LEN];
-        h.emit(&mut buf).unwrap();
-        assert_eq!(buf, [0x34, 0x12, 9, 0, 0, 0, 0x26, 0x39, 0xf4, 0xcb]);
-        assert_eq!(Repr::parse(&buf).unwrap(), h);
-        assert!(h.verify(b"123456789").is_ok());
-        assert_eq!(h.verify(b"12345678"), Err(Error::BadLength));
-        assert_eq!(h.verify(b"123456780"), Err(Error::BadChecksum));
+        repr().emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
+        assert_eq!(buf, HEADER);
     }
 }

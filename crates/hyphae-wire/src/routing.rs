@@ -1,38 +1,40 @@
 //! The routing header of routed frames (`frames.md` §3).
+//!
+//! ```text
+//! byte 0: bits 7..5 tree index | bits 4..0 hop limit
+//! bytes 1..3: epoch (u16 LE)
+//! then: destination address, source address (`address`, nibble-encoded coordinates or ids)
+//! ```
 
 use core::fmt;
 
-use crate::address::Address;
+pub use crate::address::{Address, Coords};
 use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
+
+mod field {
+    use core::ops::Range;
+    pub(super) const HOPS_TREE: usize = 0;
+    pub(super) const EPOCH: Range<usize> = 1..3;
+    pub(super) const ADDRESSES: usize = EPOCH.end;
+}
 
 /// Length of the fixed part (hop limit / tree byte and epoch).
-pub const FIXED_LEN: usize = 3;
+pub const FIXED_LEN: usize = field::ADDRESSES;
 /// Largest hop limit the 5-bit field carries.
 pub const MAX_HOP_LIMIT: u8 = 31;
 /// Largest tree index the 3-bit field carries.
 pub const MAX_TREE: u8 = 7;
 
-/// A view over the fixed part of a routing header.
-#[derive(Debug, Clone)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
+packet_view! {
+    /// A read/write view over a routing header (and whatever follows it).
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wrap without checking.
-    pub const fn new_unchecked(buffer: T) -> Self {
-        Self { buffer }
-    }
-    /// Wrap and check the fixed part's length; after `Ok`, accessors do not panic.
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Self::new_unchecked(buffer);
-        p.check_len()?;
-        Ok(p)
-    }
-    /// `Err(Truncated)` if shorter than [`FIXED_LEN`].
+    /// `Err(Truncated)` if shorter than [`FIXED_LEN`]. The addresses are checked by
+    /// [`Repr::parse`] and [`Packet::header_len`].
     pub fn check_len(&self) -> Result<()> {
-        if self.buffer.as_ref().len() < FIXED_LEN {
+        if self.bytes().len() < FIXED_LEN {
             Err(Error::Truncated)
         } else {
             Ok(())
@@ -40,28 +42,50 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Hops left.
     pub fn hop_limit(&self) -> u8 {
-        self.buffer.as_ref()[0] & 0x1f
+        self.bytes()[field::HOPS_TREE] & 0x1f
     }
     /// Tree index.
     pub fn tree(&self) -> u8 {
-        self.buffer.as_ref()[0] >> 5
+        self.bytes()[field::HOPS_TREE] >> 5
     }
-    /// Epoch of the tree.
+    /// Epoch (tree state) of the tree.
     pub fn epoch(&self) -> u16 {
-        let b = self.buffer.as_ref();
-        u16::from_le_bytes([b[1], b[2]])
+        let b = &self.bytes()[field::EPOCH];
+        u16::from_le_bytes([b[0], b[1]])
     }
-    /// The bytes after the fixed part (addresses, then the body).
-    pub fn rest(&self) -> &[u8] {
-        &self.buffer.as_ref()[FIXED_LEN..]
+    /// The bytes after the fixed part (the two addresses, then whatever follows).
+    pub fn addresses(&self) -> &[u8] {
+        &self.bytes()[field::ADDRESSES..]
+    }
+    /// Length of the whole routing header, found by walking both address descriptors.
+    /// Never panics; `Err` if an address is malformed or truncated.
+    pub fn header_len(&self) -> Result<usize> {
+        let mut r = Reader::new(self.addresses());
+        Address::read(&mut r)?;
+        Address::read(&mut r)?;
+        Ok(FIXED_LEN + r.pos())
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the hop limit in place (forwarders decrement it without re-emitting).
+    /// Set the hop limit in place (forwarders decrement it without re-emitting); masked to
+    /// five bits.
     pub fn set_hop_limit(&mut self, hops: u8) {
-        let b = &mut self.buffer.as_mut()[0];
+        let b = &mut self.bytes_mut()[field::HOPS_TREE];
         *b = (*b & 0xe0) | (hops & 0x1f);
+    }
+    /// Set the tree index; masked to three bits.
+    pub fn set_tree(&mut self, tree: u8) {
+        let b = &mut self.bytes_mut()[field::HOPS_TREE];
+        *b = (*b & 0x1f) | ((tree & 0x07) << 5);
+    }
+    /// Set the epoch.
+    pub fn set_epoch(&mut self, epoch: u16) {
+        self.bytes_mut()[field::EPOCH].copy_from_slice(&epoch.to_le_bytes());
+    }
+    /// The bytes after the fixed part, writable.
+    pub fn addresses_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes_mut()[field::ADDRESSES..]
     }
 }
 
@@ -81,23 +105,20 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// Parse from the front of `buf`; returns the header and its length.
-    pub fn parse(buf: &[u8]) -> Result<(Self, usize)> {
-        let mut r = Reader::new(buf);
-        let b0 = r.u8()?;
-        let epoch = r.u16()?;
+    /// Parse the routing header at the front of the view; it occupies
+    /// [`Repr::buffer_len`] bytes (the address encoding is canonical).
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
+        packet.check_len()?;
+        let mut r = Reader::new(packet.addresses());
         let dst = Address::read(&mut r)?;
         let src = Address::read(&mut r)?;
-        Ok((
-            Self {
-                hop_limit: b0 & 0x1f,
-                tree: b0 >> 5,
-                epoch,
-                dst,
-                src,
-            },
-            r.pos(),
-        ))
+        Ok(Self {
+            hop_limit: packet.hop_limit(),
+            tree: packet.tree(),
+            epoch: packet.epoch(),
+            dst,
+            src,
+        })
     }
 
     /// Encoded length.
@@ -105,17 +126,19 @@ impl Repr {
         FIXED_LEN + self.dst.buffer_len() + self.src.buffer_len()
     }
 
-    /// Emit into the front of `buf`; returns the bytes written.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+    /// Emit into the front of `packet`. `Err(Malformed)` for a hop limit above 31 or a tree
+    /// above 7, `Err(TooLong)` if the buffer is shorter than [`Repr::buffer_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         if self.hop_limit > MAX_HOP_LIMIT || self.tree > MAX_TREE {
             return Err(Error::Malformed);
         }
-        let mut w = Writer::new(buf);
-        w.u8(self.tree << 5 | self.hop_limit)?;
-        w.u16(self.epoch)?;
+        ensure_room!(packet, self.buffer_len());
+        packet.set_hop_limit(self.hop_limit);
+        packet.set_tree(self.tree);
+        packet.set_epoch(self.epoch);
+        let mut w = Writer::new(packet.addresses_mut());
         self.dst.write(&mut w)?;
-        self.src.write(&mut w)?;
-        Ok(w.pos())
+        self.src.write(&mut w)
     }
 }
 
@@ -132,9 +155,9 @@ impl fmt::Display for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::{Coords, ShortId};
+    use crate::address::ShortId;
 
-    // hop limit 7, tree 1, epoch 0x0102, dst /3.0.20.1, src ~01020304
+    // hop limit 7, tree 1, epoch 0x0102, dst /3.0.20.1, src ~01020304 (frames.md §8)
     static HDR: [u8; 12] = [
         0x27, 0x02, 0x01, 0x04, 0x30, 0xf0, 0x51, 0x40, 0x01, 0x02, 0x03, 0x04,
     ];
@@ -151,26 +174,31 @@ mod tests {
 
     #[test]
     fn test_parse() {
-        assert_eq!(Repr::parse(&HDR).unwrap(), (repr(), 12));
         let p = Packet::new_checked(&HDR[..]).unwrap();
+        assert_eq!(Repr::parse(&p).unwrap(), repr());
         assert_eq!((p.hop_limit(), p.tree(), p.epoch()), (7, 1, 0x0102));
+        assert_eq!(p.header_len(), Ok(12));
     }
 
     #[test]
     fn test_emit() {
         let mut buf = [0u8; 12];
-        assert_eq!(repr().emit(&mut buf).unwrap(), 12);
+        repr().emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(buf, HDR);
         let mut p = Packet::new_unchecked(&mut buf[..]);
         p.set_hop_limit(6);
-        assert_eq!(p.hop_limit(), 6);
-        assert_eq!(p.tree(), 1);
+        assert_eq!((p.hop_limit(), p.tree()), (6, 1));
+        let mut short = [0u8; 11];
+        assert_eq!(
+            repr().emit(&mut Packet::new_unchecked(&mut short)),
+            Err(Error::TooLong)
+        );
     }
 
     #[test]
     fn truncated() {
         for n in 0..HDR.len() {
-            assert!(Repr::parse(&HDR[..n]).is_err());
+            assert!(Repr::parse(&Packet::new_unchecked(&HDR[..n])).is_err());
         }
     }
 }

@@ -1,13 +1,67 @@
 //! Single frames: a whole message in one frame (`frames.md` §4.1).
+//!
+//! ```text
+//! bytes 0..2: transfer id (u16 LE) | bytes 2..4: application id (u16 LE) | payload
+//! ```
 
 use core::fmt;
 
-use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
 use crate::package::AppId;
+use crate::{Error, Result};
+
+mod field {
+    use core::ops::Range;
+    pub(super) const TRANSFER: Range<usize> = 0..2;
+    pub(super) const APP: Range<usize> = 2..4;
+    pub(super) const PAYLOAD: usize = APP.end;
+}
 
 /// Length of the Single body header.
-pub const HEADER_LEN: usize = 4;
+pub const HEADER_LEN: usize = field::PAYLOAD;
+
+packet_view! {
+    /// A read/write view over a Single body.
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// `Err(Truncated)` if shorter than [`HEADER_LEN`].
+    pub fn check_len(&self) -> Result<()> {
+        if self.bytes().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+    /// The transfer id.
+    pub fn transfer(&self) -> u16 {
+        let b = &self.bytes()[field::TRANSFER];
+        u16::from_le_bytes([b[0], b[1]])
+    }
+    /// The raw application id.
+    pub fn app(&self) -> u16 {
+        let b = &self.bytes()[field::APP];
+        u16::from_le_bytes([b[0], b[1]])
+    }
+    /// The application payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes()[field::PAYLOAD..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the transfer id.
+    pub fn set_transfer(&mut self, transfer: u16) {
+        self.bytes_mut()[field::TRANSFER].copy_from_slice(&transfer.to_le_bytes());
+    }
+    /// Set the application id.
+    pub fn set_app(&mut self, app: u16) {
+        self.bytes_mut()[field::APP].copy_from_slice(&app.to_le_bytes());
+    }
+    /// The payload, writable.
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes_mut()[field::PAYLOAD..]
+    }
+}
 
 /// The meaning of a Single body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,15 +75,13 @@ pub struct Repr<'a> {
 }
 
 impl<'a> Repr<'a> {
-    /// Parse a Single body.
-    pub fn parse(body: &'a [u8]) -> Result<Self> {
-        let mut r = Reader::new(body);
-        let transfer = r.u16()?;
-        let app = AppId::new(r.u16()?).ok_or(Error::Malformed)?;
+    /// Parse a Single body; the payload runs to the end of the view.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>) -> Result<Self> {
+        packet.check_len()?;
         Ok(Self {
-            transfer,
-            app,
-            payload: r.rest(),
+            transfer: packet.transfer(),
+            app: AppId::new(packet.app()).ok_or(Error::Malformed)?,
+            payload: &packet.whole()[field::PAYLOAD..],
         })
     }
 
@@ -38,13 +90,14 @@ impl<'a> Repr<'a> {
         HEADER_LEN + self.payload.len()
     }
 
-    /// Emit into the front of `buf`; returns the bytes written.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut w = Writer::new(buf);
-        w.u16(self.transfer)?;
-        w.u16(self.app.0)?;
-        w.put(self.payload)?;
-        Ok(w.pos())
+    /// Emit into the front of `packet`; `Err(TooLong)` if it is shorter than
+    /// [`Repr::buffer_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        ensure_room!(packet, self.buffer_len());
+        packet.set_transfer(self.transfer);
+        packet.set_app(self.app.get());
+        packet.payload_mut()[..self.payload.len()].copy_from_slice(self.payload);
+        Ok(())
     }
 }
 
@@ -64,19 +117,43 @@ impl fmt::Display for Repr<'_> {
 mod tests {
     use super::*;
 
-    static BODY: [u8; 7] = [0x07, 0x00, 0x34, 0x12, b'h', b'i', b'!'];
+    // transfer 7, application 0x1234, payload "hi" (frames.md §8)
+    static BODY: [u8; 6] = [0x07, 0x00, 0x34, 0x12, b'h', b'i'];
+
+    fn repr() -> Repr<'static> {
+        Repr {
+            transfer: 7,
+            app: AppId::new(0x1234).unwrap(),
+            payload: b"hi",
+        }
+    }
 
     #[test]
-    fn test_parse_emit() {
-        let r = Repr::parse(&BODY).unwrap();
+    fn test_parse() {
+        let p = Packet::new_checked(&BODY[..]).unwrap();
         assert_eq!(
-            (r.transfer, r.app, r.payload),
-            (7, AppId(0x1234), &b"hi!"[..])
+            (p.transfer(), p.app(), p.payload()),
+            (7, 0x1234, &b"hi"[..])
         );
-        let mut buf = [0u8; 7];
-        assert_eq!(r.emit(&mut buf).unwrap(), 7);
+        assert_eq!(Repr::parse(&p).unwrap(), repr());
+        assert_eq!(
+            Packet::new_checked(&BODY[..3]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&[0u8, 0, 0, 0][..])),
+            Err(Error::Malformed)
+        );
+    }
+
+    #[test]
+    fn test_emit() {
+        let mut buf = [0u8; 6];
+        repr().emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(buf, BODY);
-        assert_eq!(Repr::parse(&BODY[..3]), Err(Error::Truncated));
-        assert_eq!(Repr::parse(&[0, 0, 0, 0]), Err(Error::Malformed));
+        assert_eq!(
+            repr().emit(&mut Packet::new_unchecked(&mut [0u8; 5])),
+            Err(Error::TooLong)
+        );
     }
 }

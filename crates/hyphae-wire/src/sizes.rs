@@ -1,7 +1,7 @@
 //! How many application bytes fit one frame on a link: computed from the layout constants,
 //! never from a per-link schema table (`frames.md` §7).
 
-use crate::{package, routing, security, single, transfer};
+use crate::{fragment, package, routing, security, single};
 
 /// Which frame layout a size refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +40,7 @@ pub const fn max_payload(mtu: usize, layout: Layout, secure: bool) -> usize {
     let used = frame_overhead(secure)
         + match layout {
             Layout::Single => single::HEADER_LEN,
-            Layout::Fragment => transfer::COMPACT_HEADER_LEN,
+            Layout::Fragment => fragment::COMPACT_HEADER_LEN,
             Layout::Routed { depth } => routing_len(depth) + single::HEADER_LEN,
         };
     mtu.saturating_sub(used)
@@ -56,9 +56,9 @@ pub const fn fragment_capacity(
     fragments: u32,
 ) -> usize {
     let header = if fragments <= 256 {
-        transfer::COMPACT_HEADER_LEN
+        fragment::COMPACT_HEADER_LEN
     } else {
-        transfer::LARGE_HEADER_LEN
+        fragment::LARGE_HEADER_LEN
     };
     mtu.saturating_sub(frame_overhead(secure) + routing_header_len + header)
 }

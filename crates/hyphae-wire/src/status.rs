@@ -1,9 +1,48 @@
 //! Status bodies: request-node-status and node-is-active (`frames.md` §4.4).
+//!
+//! ```text
+//! RNS (control 3): empty
+//! NIA (control 4): awake window in milliseconds (u16 LE)
+//! ```
 
 use core::fmt;
 
-use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::header::Control;
+use crate::{Error, Result};
+
+mod field {
+    use core::ops::Range;
+    pub(super) const AWAKE: Range<usize> = 0..2;
+}
+
+/// Length of a node-is-active body.
+pub const NIA_LEN: usize = field::AWAKE.end;
+
+packet_view! {
+    /// A read/write view over a Status body.
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// `Err(BadLength)` unless the body is empty (RNS) or [`NIA_LEN`] bytes (NIA).
+    pub fn check_len(&self) -> Result<()> {
+        match self.bytes().len() {
+            0 | NIA_LEN => Ok(()),
+            _ => Err(Error::BadLength),
+        }
+    }
+    /// The awake window of an NIA body (`None` for an empty body).
+    pub fn awake_ms(&self) -> Option<u16> {
+        let b = self.bytes().get(field::AWAKE)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the awake window of an NIA body.
+    pub fn set_awake_ms(&mut self, ms: u16) {
+        self.bytes_mut()[field::AWAKE].copy_from_slice(&ms.to_le_bytes());
+    }
+}
 
 /// The meaning of a Status body; which one it is follows from the control code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,35 +57,40 @@ pub enum Repr {
 }
 
 impl Repr {
-    /// Parse a body; `nia` is whether the control code was node-is-active.
-    pub fn parse(body: &[u8], nia: bool) -> Result<Self> {
-        let mut r = Reader::new(body);
-        let repr = if nia {
-            Self::NodeIsActive { awake_ms: r.u16()? }
-        } else {
-            Self::RequestNodeStatus
-        };
-        if r.remaining() != 0 {
-            return Err(Error::BadLength);
+    /// Parse a body sent with `control` (request-node-status or node-is-active).
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>, control: Control) -> Result<Self> {
+        packet.check_len()?;
+        match (control, packet.awake_ms()) {
+            (Control::RequestNodeStatus, None) => Ok(Self::RequestNodeStatus),
+            (Control::NodeIsActive, Some(awake_ms)) => Ok(Self::NodeIsActive { awake_ms }),
+            (Control::RequestNodeStatus | Control::NodeIsActive, _) => Err(Error::BadLength),
+            _ => Err(Error::BadControl),
         }
-        Ok(repr)
+    }
+
+    /// The control code this body is sent with.
+    pub fn control(&self) -> Control {
+        match self {
+            Self::RequestNodeStatus => Control::RequestNodeStatus,
+            Self::NodeIsActive { .. } => Control::NodeIsActive,
+        }
     }
 
     /// Encoded length.
     pub fn buffer_len(&self) -> usize {
         match self {
             Self::RequestNodeStatus => 0,
-            Self::NodeIsActive { .. } => 2,
+            Self::NodeIsActive { .. } => NIA_LEN,
         }
     }
 
-    /// Emit into the front of `buf`.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut w = Writer::new(buf);
+    /// Emit into `packet`; `Err(TooLong)` if it is shorter than [`Repr::buffer_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        ensure_room!(packet, self.buffer_len());
         if let Self::NodeIsActive { awake_ms } = self {
-            w.u16(*awake_ms)?;
+            packet.set_awake_ms(*awake_ms);
         }
-        Ok(w.pos())
+        Ok(())
     }
 }
 
@@ -63,15 +107,40 @@ impl fmt::Display for Repr {
 mod tests {
     use super::*;
 
+    // frames.md §8: NIA, awake for 1000 ms.
+    static NIA: [u8; 2] = [0xe8, 0x03];
+
     #[test]
-    fn test_parse_emit() {
-        assert_eq!(Repr::parse(&[], false).unwrap(), Repr::RequestNodeStatus);
-        let nia = Repr::parse(&[0xe8, 0x03], true).unwrap();
-        assert_eq!(nia, Repr::NodeIsActive { awake_ms: 1000 });
+    fn test_parse() {
+        let empty: &[u8] = &[];
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(empty), Control::RequestNodeStatus),
+            Ok(Repr::RequestNodeStatus)
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&NIA), Control::NodeIsActive),
+            Ok(Repr::NodeIsActive { awake_ms: 1000 })
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&NIA), Control::RequestNodeStatus),
+            Err(Error::BadLength)
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&[1u8][..]), Control::NodeIsActive),
+            Err(Error::BadLength)
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(empty), Control::Ack),
+            Err(Error::BadControl)
+        );
+    }
+
+    #[test]
+    fn test_emit() {
         let mut buf = [0u8; 2];
-        assert_eq!(nia.emit(&mut buf).unwrap(), 2);
-        assert_eq!(buf, [0xe8, 0x03]);
-        assert_eq!(Repr::parse(&[1], false), Err(Error::BadLength));
-        assert_eq!(Repr::parse(&[1], true), Err(Error::Truncated));
+        Repr::NodeIsActive { awake_ms: 1000 }
+            .emit(&mut Packet::new_unchecked(&mut buf))
+            .unwrap();
+        assert_eq!(buf, NIA);
     }
 }

@@ -1,10 +1,26 @@
 //! Trace-route probes and replies (`frames.md` §5.5).
+//!
+//! ```text
+//! probe id u16 | byte 2: bit 7 reply, bit 6 zero, bits 5..0 hop count h (0..=32)
+//! h × (short id (4) | rssi i8 | quality u8 | latency ms u16)
+//! ```
 
 use core::fmt;
 
 use crate::address::ShortId;
-use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
+
+mod field {
+    use core::ops::Range;
+    pub(super) const PROBE: Range<usize> = 0..2;
+    pub(super) const FLAGS: usize = 2;
+    pub(super) const HOPS: usize = 3;
+}
+
+/// Length of the fixed part.
+pub const HEADER_LEN: usize = field::HOPS;
+/// Encoded length of one hop.
+pub const HOP_LEN: usize = 8;
 
 /// Most hops a trace records.
 pub const MAX_HOPS: usize = 32;
@@ -20,6 +36,81 @@ pub struct Hop {
     pub quality: u8,
     /// Milliseconds the frame spent reaching that node from the previous one.
     pub latency_ms: u16,
+}
+
+packet_view! {
+    /// A read/write view over a Trace body.
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// `Err(Truncated)` if shorter than the fixed part plus the hops it announces,
+    /// `Err(BadLength)` if longer.
+    pub fn check_len(&self) -> Result<()> {
+        let len = self.bytes().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let want = HEADER_LEN + HOP_LEN * usize::from(self.hop_count());
+        if len < want {
+            Err(Error::Truncated)
+        } else if len > want {
+            Err(Error::BadLength)
+        } else {
+            Ok(())
+        }
+    }
+    /// The probe id.
+    pub fn probe(&self) -> u16 {
+        let b = &self.bytes()[field::PROBE];
+        u16::from_le_bytes([b[0], b[1]])
+    }
+    /// The flags byte (reply bit, reserved bit, hop count).
+    pub fn flags(&self) -> u8 {
+        self.bytes()[field::FLAGS]
+    }
+    /// Whether this is the reply.
+    pub fn reply(&self) -> bool {
+        self.flags() & 0x80 != 0
+    }
+    /// The number of hops recorded.
+    pub fn hop_count(&self) -> u8 {
+        self.flags() & 0x3f
+    }
+    /// Hop `i` (`i < hop_count()`).
+    pub fn hop(&self, i: usize) -> Hop {
+        let at = HEADER_LEN + HOP_LEN * i;
+        let b = &self.bytes()[at..at + HOP_LEN];
+        Hop {
+            node: ShortId([b[0], b[1], b[2], b[3]]),
+            rssi: i8::from_le_bytes([b[4]]),
+            quality: b[5],
+            latency_ms: u16::from_le_bytes([b[6], b[7]]),
+        }
+    }
+    /// The recorded hops, read from the buffer.
+    pub fn hops(&self) -> impl Iterator<Item = Hop> + '_ {
+        (0..usize::from(self.hop_count())).map(|i| self.hop(i))
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the probe id.
+    pub fn set_probe(&mut self, probe: u16) {
+        self.bytes_mut()[field::PROBE].copy_from_slice(&probe.to_le_bytes());
+    }
+    /// Set the flags byte.
+    pub fn set_flags(&mut self, flags: u8) {
+        self.bytes_mut()[field::FLAGS] = flags;
+    }
+    /// Write hop `i`.
+    pub fn set_hop(&mut self, i: usize, hop: &Hop) {
+        let at = HEADER_LEN + HOP_LEN * i;
+        let b = &mut self.bytes_mut()[at..at + HOP_LEN];
+        b[..4].copy_from_slice(&hop.node.0);
+        b[4] = hop.rssi.to_le_bytes()[0];
+        b[5] = hop.quality;
+        b[6..8].copy_from_slice(&hop.latency_ms.to_le_bytes());
+    }
 }
 
 /// The meaning of a Trace body.
@@ -61,49 +152,35 @@ impl Repr {
     }
 
     /// Parse a Trace body.
-    pub fn parse(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body);
-        let probe = r.u16()?;
-        let b = r.u8()?;
-        if b & 0x40 != 0 || usize::from(b & 0x3f) > MAX_HOPS {
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
+        if let Some(&flags) = packet.bytes().get(field::FLAGS)
+            && (flags & 0x40 != 0 || usize::from(flags & 0x3f) > MAX_HOPS)
+        {
             return Err(Error::Malformed);
         }
-        let mut t = Self::new(probe, b & 0x80 != 0);
-        for _ in 0..(b & 0x3f) {
-            let node = ShortId(r.array()?);
-            let rssi = i8::from_le_bytes([r.u8()?]);
-            let quality = r.u8()?;
-            let latency_ms = r.u16()?;
-            t.push(Hop {
-                node,
-                rssi,
-                quality,
-                latency_ms,
-            })?;
-        }
-        if r.remaining() != 0 {
-            return Err(Error::BadLength);
+        packet.check_len()?;
+        let mut t = Self::new(packet.probe(), packet.reply());
+        for hop in packet.hops() {
+            t.push(hop)?;
         }
         Ok(t)
     }
 
     /// Encoded length.
     pub fn buffer_len(&self) -> usize {
-        3 + 8 * usize::from(self.count)
+        HEADER_LEN + HOP_LEN * usize::from(self.count)
     }
 
-    /// Emit into the front of `buf`.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut w = Writer::new(buf);
-        w.u16(self.probe)?;
-        w.u8((u8::from(self.reply) << 7) | self.count)?;
-        for h in self.hops() {
-            w.put(&h.node.0)?;
-            w.put(&h.rssi.to_le_bytes())?;
-            w.u8(h.quality)?;
-            w.u16(h.latency_ms)?;
+    /// Emit into `packet`; `Err(TooLong)` if it is shorter than [`Repr::buffer_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        ensure_room!(packet, self.buffer_len());
+        packet.set_probe(self.probe);
+        // count <= MAX_HOPS (32) < 64, checked by push().
+        packet.set_flags((u8::from(self.reply) << 7) | self.count);
+        for (i, h) in self.hops().iter().enumerate() {
+            packet.set_hop(i, h);
         }
-        Ok(w.pos())
+        Ok(())
     }
 }
 
@@ -126,17 +203,40 @@ impl fmt::Display for Repr {
 mod tests {
     use super::*;
 
+    // frames.md §8: reply to probe 1, one hop: 01020304, -60 dBm, quality 200, 12 ms.
     static TRACE: [u8; 11] = [0x01, 0x00, 0x81, 1, 2, 3, 4, 0xc4, 200, 0x0c, 0x00];
 
+    fn repr() -> Repr {
+        let mut t = Repr::new(1, true);
+        t.push(Hop {
+            node: ShortId([1, 2, 3, 4]),
+            rssi: -60,
+            quality: 200,
+            latency_ms: 12,
+        })
+        .unwrap();
+        t
+    }
+
     #[test]
-    fn test_parse_emit() {
-        let t = Repr::parse(&TRACE).unwrap();
-        assert!(t.reply);
-        assert_eq!(t.hops()[0].rssi, -60);
-        assert_eq!(t.hops()[0].latency_ms, 12);
+    fn test_parse() {
+        let p = Packet::new_checked(&TRACE[..]).unwrap();
+        assert_eq!(p.hops().count(), 1);
+        assert_eq!(Repr::parse(&p).unwrap(), repr());
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&[0u8, 0, 0x21][..])),
+            Err(Error::Malformed)
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&TRACE[..10])),
+            Err(Error::Truncated)
+        );
+    }
+
+    #[test]
+    fn test_emit() {
         let mut buf = [0u8; 11];
-        assert_eq!(t.emit(&mut buf).unwrap(), 11);
+        repr().emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(buf, TRACE);
-        assert_eq!(Repr::parse(&[0, 0, 0x21]), Err(Error::Malformed));
     }
 }

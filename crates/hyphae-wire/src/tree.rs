@@ -1,10 +1,26 @@
 //! Spanning-tree control messages (`frames.md` §5.2).
+//!
+//! ```text
+//! op u8 | tree u8 | epoch u16 | subject node id (8) | address (`address`)
+//! ```
 
 use core::fmt;
 
 use crate::address::{Address, NodeId};
 use crate::cursor::{Reader, Writer};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
+
+mod field {
+    use core::ops::Range;
+    pub(super) const OP: usize = 0;
+    pub(super) const TREE: usize = 1;
+    pub(super) const EPOCH: Range<usize> = 2..4;
+    pub(super) const SUBJECT: Range<usize> = 4..12;
+    pub(super) const ADDRESS: usize = SUBJECT.end;
+}
+
+/// Length of the fixed part, before the address.
+pub const HEADER_LEN: usize = field::ADDRESS;
 
 /// What a tree message does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,18 +40,87 @@ pub enum Op {
     LeaseGrant = 6,
 }
 
+impl Op {
+    /// Every op, in numeric order.
+    pub const ALL: [Self; 6] = [
+        Self::Claim,
+        Self::JoinRequest,
+        Self::Assign,
+        Self::Leave,
+        Self::LeaseRequest,
+        Self::LeaseGrant,
+    ];
+}
+
 impl TryFrom<u8> for Op {
     type Error = Error;
     fn try_from(v: u8) -> Result<Self> {
-        Ok(match v {
-            1 => Self::Claim,
-            2 => Self::JoinRequest,
-            3 => Self::Assign,
-            4 => Self::Leave,
-            5 => Self::LeaseRequest,
-            6 => Self::LeaseGrant,
-            _ => return Err(Error::Malformed),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|o| *o as u8 == v)
+            .ok_or(Error::Malformed)
+    }
+}
+
+packet_view! {
+    /// A read/write view over a Tree body.
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// `Err(Truncated)` if shorter than [`HEADER_LEN`] (the address is checked by
+    /// [`Repr::parse`]).
+    pub fn check_len(&self) -> Result<()> {
+        if self.bytes().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+    /// The raw op.
+    pub fn op(&self) -> u8 {
+        self.bytes()[field::OP]
+    }
+    /// The tree index.
+    pub fn tree(&self) -> u8 {
+        self.bytes()[field::TREE]
+    }
+    /// The epoch.
+    pub fn epoch(&self) -> u16 {
+        let b = &self.bytes()[field::EPOCH];
+        u16::from_le_bytes([b[0], b[1]])
+    }
+    /// The node the message is about.
+    pub fn subject(&self) -> NodeId {
+        let mut id = [0; 8];
+        id.copy_from_slice(&self.bytes()[field::SUBJECT]);
+        NodeId(id)
+    }
+    /// The encoded address.
+    pub fn address(&self) -> &[u8] {
+        &self.bytes()[field::ADDRESS..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the op.
+    pub fn set_op(&mut self, op: u8) {
+        self.bytes_mut()[field::OP] = op;
+    }
+    /// Set the tree index.
+    pub fn set_tree(&mut self, tree: u8) {
+        self.bytes_mut()[field::TREE] = tree;
+    }
+    /// Set the epoch.
+    pub fn set_epoch(&mut self, epoch: u16) {
+        self.bytes_mut()[field::EPOCH].copy_from_slice(&epoch.to_le_bytes());
+    }
+    /// Set the subject.
+    pub fn set_subject(&mut self, subject: NodeId) {
+        self.bytes_mut()[field::SUBJECT].copy_from_slice(&subject.0);
+    }
+    /// The address bytes, writable.
+    pub fn address_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes_mut()[field::ADDRESS..]
     }
 }
 
@@ -55,16 +140,15 @@ pub struct Repr {
 }
 
 impl Repr {
-    /// Parse a Tree body.
-    pub fn parse(body: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(body);
-        let op = Op::try_from(r.u8()?)?;
-        let tree = r.u8()?;
+    /// Parse a Tree body; the address must end the body.
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
+        packet.check_len()?;
+        let op = Op::try_from(packet.op())?;
+        let tree = packet.tree();
         if tree > crate::routing::MAX_TREE {
             return Err(Error::Malformed);
         }
-        let epoch = r.u16()?;
-        let subject = NodeId(r.array()?);
+        let mut r = Reader::new(packet.address());
         let address = Address::read(&mut r)?;
         if r.remaining() != 0 {
             return Err(Error::BadLength);
@@ -72,29 +156,29 @@ impl Repr {
         Ok(Self {
             op,
             tree,
-            epoch,
-            subject,
+            epoch: packet.epoch(),
+            subject: packet.subject(),
             address,
         })
     }
 
     /// Encoded length.
     pub fn buffer_len(&self) -> usize {
-        12 + self.address.buffer_len()
+        HEADER_LEN + self.address.buffer_len()
     }
 
-    /// Emit into the front of `buf`.
-    pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
+    /// Emit into `packet`. `Err(Malformed)` for a tree index above 7, `Err(TooLong)` if the
+    /// buffer is shorter than [`Repr::buffer_len`].
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         if self.tree > crate::routing::MAX_TREE {
             return Err(Error::Malformed);
         }
-        let mut w = Writer::new(buf);
-        w.u8(self.op as u8)?;
-        w.u8(self.tree)?;
-        w.u16(self.epoch)?;
-        w.put(&self.subject.0)?;
-        self.address.write(&mut w)?;
-        Ok(w.pos())
+        ensure_room!(packet, self.buffer_len());
+        packet.set_op(self.op as u8);
+        packet.set_tree(self.tree);
+        packet.set_epoch(self.epoch);
+        packet.set_subject(self.subject);
+        self.address.write(&mut Writer::new(packet.address_mut()))
     }
 }
 
@@ -113,16 +197,33 @@ mod tests {
     use super::*;
     use crate::address::Coords;
 
+    // frames.md §8: assign, tree 1, epoch 7, node 0102030405060708 gets coordinates /4.
     static ASSIGN: [u8; 14] = [3, 1, 7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x01, 0x40];
 
+    fn repr() -> Repr {
+        Repr {
+            op: Op::Assign,
+            tree: 1,
+            epoch: 7,
+            subject: NodeId([1, 2, 3, 4, 5, 6, 7, 8]),
+            address: Address::Coords(Coords::new(&[4]).unwrap()),
+        }
+    }
+
     #[test]
-    fn test_parse_emit() {
-        let t = Repr::parse(&ASSIGN).unwrap();
-        assert_eq!(t.op, Op::Assign);
-        assert_eq!(t.address, Address::Coords(Coords::new(&[4]).unwrap()));
+    fn test_parse() {
+        let p = Packet::new_checked(&ASSIGN[..]).unwrap();
+        assert_eq!(Repr::parse(&p).unwrap(), repr());
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&[9u8; 14])),
+            Err(Error::Malformed)
+        );
+    }
+
+    #[test]
+    fn test_emit() {
         let mut buf = [0u8; 14];
-        assert_eq!(t.emit(&mut buf).unwrap(), 14);
+        repr().emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(buf, ASSIGN);
-        assert_eq!(Repr::parse(&[9; 14]), Err(Error::Malformed));
     }
 }
