@@ -178,7 +178,7 @@ impl Repr {
     pub fn apps(&self) -> impl Iterator<Item = AppId> + '_ {
         self.apps[..usize::from(self.app_count)]
             .iter()
-            .filter_map(|&a| AppId::new(a))
+            .map(|&a| AppId(a))
     }
 
     /// Add a tree entry; `Err(TooLong)` beyond [`MAX_TREES`].
@@ -192,8 +192,12 @@ impl Repr {
         Ok(())
     }
 
-    /// Add an application id; `Err(TooLong)` beyond [`MAX_APPS`].
+    /// Add an application id; `Err(TooLong)` beyond [`MAX_APPS`], `Err(Malformed)` for a
+    /// reserved id.
     pub fn push_app(&mut self, app: AppId) -> Result<()> {
+        if app.is_reserved() {
+            return Err(Error::Malformed);
+        }
         let slot = self
             .apps
             .get_mut(usize::from(self.app_count))

@@ -95,7 +95,7 @@ pub enum Body<'a> {
     /// RNS or NIA.
     Status(status::Repr),
     /// An error notice (kind `Error`).
-    Error(error::Repr),
+    Notice(error::Repr),
     /// A neighbour beacon.
     Beacon(beacon::Repr),
     /// A tree message.
@@ -134,7 +134,7 @@ impl<'a> Body<'a> {
                 &status::Packet::new_unchecked(body),
                 control,
             )?),
-            Kind::Error => Self::Error(error::Repr::parse(&error::Packet::new_unchecked(body))?),
+            Kind::Error => Self::Notice(error::Repr::parse(&error::Packet::new_unchecked(body))?),
             Kind::Beacon => {
                 Self::Beacon(beacon::Repr::parse(&beacon::Packet::new_unchecked(body))?)
             }
@@ -165,7 +165,7 @@ impl<'a> Body<'a> {
                 },
             ),
             Self::Status(s) => (Kind::Status, s.control()),
-            Self::Error(_) => (Kind::Error, Control::None),
+            Self::Notice(_) => (Kind::Error, Control::None),
             Self::Beacon(_) => (Kind::Beacon, Control::None),
             Self::Tree(_) => (Kind::Tree, Control::None),
             Self::Gossip(_) => (Kind::Gossip, Control::None),
@@ -182,7 +182,7 @@ impl<'a> Body<'a> {
             Self::Fragment(r) => r.buffer_len(),
             Self::Ack { ack, .. } => ack.buffer_len(),
             Self::Status(r) => r.buffer_len(),
-            Self::Error(r) => r.buffer_len(),
+            Self::Notice(r) => r.buffer_len(),
             Self::Beacon(r) => r.buffer_len(),
             Self::Tree(r) => r.buffer_len(),
             Self::Gossip(r) => r.buffer_len(),
@@ -202,7 +202,7 @@ impl<'a> Body<'a> {
             Self::Fragment(r) => r.emit(&mut fragment::Packet::new_unchecked(b, r.form())),
             Self::Ack { ack, .. } => ack.emit(&mut ack::Packet::new_unchecked(b)),
             Self::Status(r) => r.emit(&mut status::Packet::new_unchecked(b)),
-            Self::Error(r) => r.emit(&mut error::Packet::new_unchecked(b)),
+            Self::Notice(r) => r.emit(&mut error::Packet::new_unchecked(b)),
             Self::Beacon(r) => r.emit(&mut beacon::Packet::new_unchecked(b)),
             Self::Tree(r) => r.emit(&mut tree::Packet::new_unchecked(b)),
             Self::Gossip(r) => r.emit(&mut gossip::Packet::new_unchecked(b)),
@@ -327,7 +327,7 @@ impl fmt::Display for FrameRepr<'_> {
             Body::Fragment(r) => write!(f, " {r}"),
             Body::Ack { ack, .. } => write!(f, " {ack}"),
             Body::Status(r) => write!(f, " {r}"),
-            Body::Error(r) => write!(f, " {r}"),
+            Body::Notice(r) => write!(f, " {r}"),
             Body::Beacon(r) => write!(f, " {r}"),
             Body::Tree(r) => write!(f, " {r}"),
             Body::Gossip(r) => write!(f, " {r}"),

@@ -32,6 +32,10 @@ pub use address::{Address, Coords, NodeId, ShortId};
 pub use beacon::{Packet as BeaconPacket, Repr as BeaconRepr};
 pub use device::{Packet as DevicePacket, Repr as DeviceRepr};
 pub use err::{Error, Result};
+/// The first name of [`error`] (error notices); both paths stay valid.
+pub use error as notice;
+/// The first name of [`ErrorRepr`].
+pub use error::Repr as NoticeRepr;
 pub use error::{Code as ErrorCode, Packet as ErrorPacket, Repr as ErrorRepr};
 pub use fragment::{Packet as FragmentPacket, Repr as FragmentRepr};
 pub use frame::{Body, Frame, FrameRepr};

@@ -22,9 +22,11 @@ mod field {
 pub const HEADER_LEN: usize = field::CRC.end;
 
 /// A stable application id: the first two bytes (little-endian) of SHA-256 over the name.
-/// Never 0 or 0xFFFF (reserved).
+///
+/// 0 and 0xFFFF are reserved: [`AppId::new`] and [`AppId::from_name`] never make them, parsers
+/// reject them ([`Error::Malformed`]) and every `emit` refuses them ([`Error::Malformed`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AppId(u16);
+pub struct AppId(pub u16);
 
 impl AppId {
     /// Derive the id of an application from its name. Returns `None` for the two reserved
@@ -46,6 +48,12 @@ impl AppId {
     /// The id's value.
     pub const fn get(self) -> u16 {
         self.0
+    }
+
+    /// Whether the value is one of the two reserved ones (only possible through the public
+    /// field).
+    pub const fn is_reserved(self) -> bool {
+        self.0 == 0 || self.0 == u16::MAX
     }
 }
 
@@ -102,6 +110,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> AsMut<[u8]> for Packet<T> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.bytes_mut()
+    }
+}
+
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set the application id.
     pub fn set_app(&mut self, app: u16) {
@@ -138,9 +158,10 @@ impl Repr {
         })
     }
 
-    /// Parse the header at the front of the view.
-    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
-        packet.check_len()?;
+    /// Parse the header at the front of `packet`: a [`Packet`] view or, since the header
+    /// starts a transfer buffer, the buffer's bytes themselves.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &T) -> Result<Self> {
+        let packet = Packet::new_checked(packet.as_ref())?;
         Ok(Self {
             app: AppId::new(packet.app()).ok_or(Error::Malformed)?,
             length: packet.length(),
@@ -153,13 +174,18 @@ impl Repr {
         HEADER_LEN
     }
 
-    /// Emit into the front of `packet`; `Err(TooLong)` if it is shorter than [`HEADER_LEN`].
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
-        ensure_room!(packet, HEADER_LEN);
+    /// Emit into the front of `packet` (a [`Packet`] view or a transfer buffer); returns
+    /// [`HEADER_LEN`]. `Err(TooLong)` if it is shorter, `Err(Malformed)` for a reserved app id.
+    pub fn emit<T: AsMut<[u8]> + ?Sized>(&self, packet: &mut T) -> Result<usize> {
+        if self.app.is_reserved() {
+            return Err(Error::Malformed);
+        }
+        let buf = packet.as_mut();
+        let mut packet = Packet::new_unchecked(buf.get_mut(..HEADER_LEN).ok_or(Error::TooLong)?);
         packet.set_app(self.app.get());
         packet.set_length(self.length);
         packet.set_crc(self.crc);
-        Ok(())
+        Ok(HEADER_LEN)
     }
 
     /// Check `payload` against the header: length, then CRC (the CRC comparison is skipped

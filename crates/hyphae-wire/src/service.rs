@@ -175,6 +175,9 @@ impl<'a> Repr<'a> {
 
     /// Emit into `packet`; `Err(TooLong)` if it is shorter than [`Repr::buffer_len`].
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        if self.entries().any(|e| e.app.is_reserved()) {
+            return Err(Error::Malformed);
+        }
         ensure_room!(packet, self.buffer_len());
         packet.set_provider(self.provider);
         packet.set_seq(self.seq);

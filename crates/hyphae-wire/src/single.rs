@@ -93,6 +93,9 @@ impl<'a> Repr<'a> {
     /// Emit into the front of `packet`; `Err(TooLong)` if it is shorter than
     /// [`Repr::buffer_len`].
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
+        if self.app.is_reserved() {
+            return Err(Error::Malformed);
+        }
         ensure_room!(packet, self.buffer_len());
         packet.set_transfer(self.transfer);
         packet.set_app(self.app.get());

@@ -129,7 +129,7 @@ proptest! {
         let st = awake.map_or(StatusRepr::RequestNodeStatus, |awake_ms| StatusRepr::NodeIsActive { awake_ms });
         check(FrameRepr::new(Body::Status(st)));
         let code = Code::ALL[usize::from(code - 1)];
-        check(FrameRepr::new(Body::Error(ErrorRepr { code, transfer: t, reporter: a })));
+        check(FrameRepr::new(Body::Notice(ErrorRepr { code, transfer: t, reporter: a })));
     }
 
     #[test]
