@@ -34,6 +34,31 @@ fn espnow_v1_meets_the_figures() {
 }
 
 #[test]
+fn other_links() {
+    let rows = sizes();
+    assert_eq!(payload(&rows, "lora-rylr998", "routed", 8, true), 200);
+    assert_eq!(payload(&rows, "udp", "single", 0, true), 1205);
+    assert_eq!(payload(&rows, "espnow-v2", "fragment", 0, false), 1464);
+    assert_eq!(payload(&rows, "ble", "routed", 12, true), 200);
+}
+
+#[test]
+fn json_fields_in_order() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hyphae"))
+        .args(["spec", "sizes", "--json"])
+        .output()
+        .expect("run hyphae");
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let first = text.find('{').expect("an object");
+    let obj = &text[first..text[first..].find('}').expect("closed") + first];
+    let keys: Vec<_> = ["link", "mtu", "kind", "depth", "secure", "payload"]
+        .iter()
+        .map(|k| obj.find(&format!("\"{k}\"")).expect("key present"))
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{obj}");
+}
+
+#[test]
 fn every_link_and_layout_is_listed() {
     let rows = sizes();
     assert_eq!(rows.len(), 5 * 2 * 5);
