@@ -43,6 +43,7 @@ pub fn seal(
     let n = nonce(sender, key.id, counter);
     let tag = match &key.cipher() {
         Cipher::ChaCha(c) => c.encrypt_inout_detached(&n.into(), aad, body.into()),
+        #[cfg(feature = "aes-ccm")]
         Cipher::Ccm(c) => c.encrypt_inout_detached(&n.into(), aad, body.into()),
     }
     .map_err(|_| Error::BufferTooSmall)?;
@@ -64,6 +65,7 @@ pub fn open(
     let n = nonce(sender, key.id, counter);
     match &key.cipher() {
         Cipher::ChaCha(c) => c.decrypt_inout_detached(&n.into(), aad, body.into(), tag.into()),
+        #[cfg(feature = "aes-ccm")]
         Cipher::Ccm(c) => c.decrypt_inout_detached(&n.into(), aad, body.into(), tag.into()),
     }
     .map_err(|_| Error::BadAuth)

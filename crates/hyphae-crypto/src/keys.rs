@@ -11,6 +11,7 @@ use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "aes-ccm")]
 /// The AES-128-CCM instance hyphae uses: 16-byte tag, 12-byte nonce (the same nonce
 /// construction as ChaCha20-Poly1305).
 pub type Aes128Ccm = ccm::Ccm<aes::Aes128, ccm::consts::U16, ccm::consts::U12>;
@@ -85,7 +86,9 @@ pub enum Suite {
     /// ChaCha20-Poly1305 (RFC 8439), 256-bit key, 16-byte tag: the default (`BENCHMARKS.md`).
     #[default]
     ChaCha20Poly1305,
-    /// AES-128-CCM, 16-byte tag, 12-byte nonce: for chips whose AES hardware makes it cheaper.
+    /// AES-128-CCM, 16-byte tag, 12-byte nonce: for chips whose AES hardware makes it cheaper
+    /// (feature `aes-ccm`).
+    #[cfg(feature = "aes-ccm")]
     Aes128Ccm,
 }
 
@@ -110,6 +113,7 @@ impl Drop for FrameKey {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Cipher {
     ChaCha(ChaCha20Poly1305),
+    #[cfg(feature = "aes-ccm")]
     Ccm(Aes128Ccm),
 }
 
@@ -142,6 +146,7 @@ impl FrameKey {
     pub(crate) fn cipher(&self) -> Cipher {
         match self.suite {
             Suite::ChaCha20Poly1305 => Cipher::ChaCha(ChaCha20Poly1305::new(&self.material.into())),
+            #[cfg(feature = "aes-ccm")]
             Suite::Aes128Ccm => {
                 let mut k = [0u8; 16];
                 k.copy_from_slice(&self.material[..16]);
