@@ -145,7 +145,7 @@ fn main() {
                     identity: &id,
                     credential: &c_a,
                     admins: &admins,
-                    network_tag: &tag,
+                    network_id: &tag,
                     now: None,
                     suite,
                 };

@@ -24,6 +24,14 @@ pub fn digest(label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The network id: a stable, public 32-byte value naming the network,
+/// `digest("network-id", [name])`. Every signature (credentials, handshakes, control bodies,
+/// management commands) covers it, so nothing signed for one network verifies in another; it
+/// does not change when the network key rotates, so credentials survive rotations.
+pub fn network_id(name: &[u8]) -> [u8; 32] {
+    digest(b"network-id", &[name])
+}
+
 /// What a signed control body is; each has its own signing label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signed {
@@ -47,15 +55,15 @@ impl Signed {
     }
 }
 
-/// Sign a control body: the signature covers the label, the network tag, the signer's node id
+/// Sign a control body: the signature covers the label, the network id, the signer's node id
 /// and the body bytes exactly as sent. Append the 64 bytes after the body.
 pub fn sign_control(
     what: Signed,
     signer: &Identity,
-    network_tag: &[u8; 32],
+    network_id: &[u8; 32],
     body: &[u8],
 ) -> [u8; SIGNATURE_LEN] {
-    let d = digest(what.label(), &[network_tag, &signer.node_id().0, body]);
+    let d = digest(what.label(), &[network_id, &signer.node_id().0, body]);
     signer.sign(&d)
 }
 
@@ -63,11 +71,11 @@ pub fn sign_control(
 pub fn verify_control(
     what: Signed,
     signer: &PublicIdentity,
-    network_tag: &[u8; 32],
+    network_id: &[u8; 32],
     body: &[u8],
     signature: &[u8; SIGNATURE_LEN],
 ) -> Result<()> {
-    let d = digest(what.label(), &[network_tag, &signer.node_id().0, body]);
+    let d = digest(what.label(), &[network_id, &signer.node_id().0, body]);
     signer.verify(&d, signature)
 }
 
@@ -107,7 +115,7 @@ pub struct CommandHeader {
 pub fn sign_command(
     admin: &Identity,
     header: &CommandHeader,
-    network_tag: &[u8; 32],
+    network_id: &[u8; 32],
     payload: &[u8],
     out: &mut [u8],
 ) -> Result<usize> {
@@ -118,7 +126,7 @@ pub fn sign_command(
     o[9..17].copy_from_slice(&header.target.0);
     o[17..21].copy_from_slice(&header.expiry.to_le_bytes());
     o[21..21 + payload.len()].copy_from_slice(payload);
-    let d = digest(b"mgmt", &[network_tag, &o[..21 + payload.len()]]);
+    let d = digest(b"mgmt", &[network_id, &o[..21 + payload.len()]]);
     o[21 + payload.len()..].copy_from_slice(&admin.sign(&d));
     Ok(len)
 }
@@ -161,7 +169,7 @@ impl<const N: usize> CommandVerifier<N> {
     pub fn verify<'a>(
         &mut self,
         me: &NodeId,
-        network_tag: &[u8; 32],
+        network_id: &[u8; 32],
         command: &'a [u8],
         now: Option<u32>,
     ) -> Result<(CommandHeader, &'a [u8])> {
@@ -179,7 +187,7 @@ impl<const N: usize> CommandVerifier<N> {
         let mut b4 = [0u8; 4];
         b4.copy_from_slice(&signed[17..21]);
         let expiry = u32::from_le_bytes(b4);
-        key.verify(&digest(b"mgmt", &[network_tag, signed]), sig)?;
+        key.verify(&digest(b"mgmt", &[network_id, signed]), sig)?;
         if target != *me && target != BROADCAST_TARGET {
             return Err(Error::BadValue);
         }

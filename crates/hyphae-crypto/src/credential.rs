@@ -82,7 +82,7 @@ pub struct Credential {
 }
 
 fn signed_digest(
-    network_tag: &[u8; 32],
+    network_id: &[u8; 32],
     roles: u8,
     admin: u8,
     pk: &[u8; 32],
@@ -92,7 +92,7 @@ fn signed_digest(
     digest(
         b"credential",
         &[
-            network_tag,
+            network_id,
             &[CREDENTIAL_VERSION, roles, admin],
             pk,
             &id.0,
@@ -102,18 +102,18 @@ fn signed_digest(
 }
 
 impl Credential {
-    /// Issue a credential (admin tool side). The signature covers the network tag, version,
+    /// Issue a credential (admin tool side). The signature covers the network id, version,
     /// roles, admin index, node public key, node id and expiry.
     pub fn issue(
         admin: &Identity,
         admin_index: u8,
-        network_tag: &[u8; 32],
+        network_id: &[u8; 32],
         node: &PublicIdentity,
         roles: u8,
         expiry: u32,
     ) -> Self {
         let d = signed_digest(
-            network_tag,
+            network_id,
             roles,
             admin_index,
             &node.to_bytes(),
@@ -148,7 +148,7 @@ impl Credential {
     pub fn verify<const N: usize>(
         bytes: &[u8],
         admins: &AdminKeys<N>,
-        network_tag: &[u8; 32],
+        network_id: &[u8; 32],
         now: Option<u32>,
     ) -> Result<Self> {
         if bytes.len() != CREDENTIAL_LEN {
@@ -167,7 +167,7 @@ impl Credential {
         signature.copy_from_slice(&bytes[39..]);
         let node = PublicIdentity::from_bytes(&pk)?;
         let signer = admins.get(admin)?;
-        let d = signed_digest(network_tag, roles, admin, &pk, &node.node_id(), expiry);
+        let d = signed_digest(network_id, roles, admin, &pk, &node.node_id(), expiry);
         signer.verify(&d, &signature)?;
         let c = Self {
             node,

@@ -42,7 +42,7 @@ fn session_keys(
     me: &Identity,
     peer: &PublicIdentity,
     session: u8,
-    network_tag: &[u8; 32],
+    network_id: &[u8; 32],
     eph: Option<(&StaticSecret, &[u8; 32], &[u8; 32])>,
 ) -> Result<E2eSession> {
     let mut ikm = [0u8; 64];
@@ -56,7 +56,7 @@ fn session_keys(
     };
     let salt: &[u8; 32] = match eph {
         Some((_, _, t)) => t,
-        None => network_tag,
+        None => network_id,
     };
     let (a, b) = (me.node_id(), peer.node_id());
     let (lo, hi) = if a < b { (a, b) } else { (b, a) };
@@ -98,9 +98,9 @@ impl E2eSession {
         me: &Identity,
         peer: &PublicIdentity,
         session: u8,
-        network_tag: &[u8; 32],
+        network_id: &[u8; 32],
     ) -> Result<Self> {
-        session_keys(suite, me, peer, session, network_tag, None)
+        session_keys(suite, me, peer, session, network_id, None)
     }
 }
 
@@ -125,7 +125,7 @@ fn e2e_message(
     session: u8,
     target: NodeId,
     eph: &StaticSecret,
-    network_tag: &[u8; 32],
+    network_id: &[u8; 32],
     offer: &[u8],
     out: &mut [u8; E2E_LEN],
 ) -> Result<()> {
@@ -139,10 +139,7 @@ fn e2e_message(
     };
     m.emit(out)?;
     let label: &[u8] = if accept { b"e2e-accept" } else { b"e2e-offer" };
-    let d = digest(
-        label,
-        &[network_tag, offer, &out[..E2E_LEN - SIGNATURE_LEN]],
-    );
+    let d = digest(label, &[network_id, offer, &out[..E2E_LEN - SIGNATURE_LEN]]);
     if let Message::EndToEnd { signature, .. } = &mut m {
         *signature = me.sign(&d);
     }
@@ -156,7 +153,7 @@ impl E2eOffer {
         me: &Identity,
         target: NodeId,
         session: u8,
-        network_tag: &[u8; 32],
+        network_id: &[u8; 32],
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<(Self, usize)> {
@@ -168,7 +165,7 @@ impl E2eOffer {
             session,
             target,
             &eph,
-            network_tag,
+            network_id,
             &[],
             &mut offer,
         )?;
@@ -192,7 +189,7 @@ impl E2eOffer {
         suite: Suite,
         me: &Identity,
         peer: &PublicIdentity,
-        network_tag: &[u8; 32],
+        network_id: &[u8; 32],
         offer: &[u8],
         rng: &mut R,
         out: &mut [u8],
@@ -216,28 +213,19 @@ impl E2eOffer {
         }
         let d = digest(
             b"e2e-offer",
-            &[network_tag, &[], &offer[..E2E_LEN - SIGNATURE_LEN]],
+            &[network_id, &[], &offer[..E2E_LEN - SIGNATURE_LEN]],
         );
         peer.verify(&d, &signature)?;
         let eph = ephemeral(rng)?;
         let mut acc = [0u8; E2E_LEN];
-        e2e_message(
-            true,
-            me,
-            session,
-            sender,
-            &eph,
-            network_tag,
-            offer,
-            &mut acc,
-        )?;
-        let t = digest(b"e2e", &[network_tag, offer, &acc]);
+        e2e_message(true, me, session, sender, &eph, network_id, offer, &mut acc)?;
+        let t = digest(b"e2e", &[network_id, offer, &acc]);
         let s = session_keys(
             suite,
             me,
             peer,
             session,
-            network_tag,
+            network_id,
             Some((&eph, &peer_eph, &t)),
         )?;
         out.get_mut(..E2E_LEN)
@@ -252,7 +240,7 @@ impl E2eOffer {
         suite: Suite,
         me: &Identity,
         peer: &PublicIdentity,
-        network_tag: &[u8; 32],
+        network_id: &[u8; 32],
         accept: &[u8],
     ) -> Result<E2eSession> {
         let Message::EndToEnd {
@@ -274,16 +262,16 @@ impl E2eOffer {
         }
         let d = digest(
             b"e2e-accept",
-            &[network_tag, &self.offer, &accept[..E2E_LEN - SIGNATURE_LEN]],
+            &[network_id, &self.offer, &accept[..E2E_LEN - SIGNATURE_LEN]],
         );
         peer.verify(&d, &signature)?;
-        let t = digest(b"e2e", &[network_tag, &self.offer, accept]);
+        let t = digest(b"e2e", &[network_id, &self.offer, accept]);
         session_keys(
             suite,
             me,
             peer,
             session,
-            network_tag,
+            network_id,
             Some((&self.eph, &peer_eph, &t)),
         )
     }

@@ -27,6 +27,10 @@ pub mod op {
     pub const E2E_OFFER: u8 = 4;
     /// End-to-end session accept (destination → source, routed).
     pub const E2E_ACCEPT: u8 = 5;
+    /// Ask for a node's credential (any node that holds it may answer).
+    pub const CREDENTIAL_REQUEST: u8 = 6;
+    /// A credential (answer to a request, or unsolicited).
+    pub const CREDENTIAL: u8 = 7;
 }
 
 /// Length of an Init body.
@@ -37,6 +41,10 @@ pub const RESPONSE_LEN: usize = INIT_LEN + SIGNATURE_LEN;
 pub const CONFIRM_LEN: usize = 10 + SIGNATURE_LEN;
 /// Length of an end-to-end offer or accept body.
 pub const E2E_LEN: usize = 10 + 8 + 32 + SIGNATURE_LEN;
+/// Length of a credential request body.
+pub const CREDENTIAL_REQUEST_LEN: usize = 10 + 8;
+/// Length of a credential body.
+pub const CREDENTIAL_MSG_LEN: usize = 10 + CREDENTIAL_LEN;
 
 /// A parsed handshake body. Every body begins with the sender's node id, op and session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +97,20 @@ pub enum Message<'a> {
         /// Signature.
         signature: [u8; SIGNATURE_LEN],
     },
+    /// Credential request (session byte 0).
+    CredentialRequest {
+        /// Sender.
+        sender: NodeId,
+        /// Whose credential is wanted.
+        target: NodeId,
+    },
+    /// A credential, self-authenticating by its admin signature (session byte 0).
+    Credential {
+        /// Sender (not necessarily the credential's subject).
+        sender: NodeId,
+        /// Encoded credential.
+        credential: &'a [u8],
+    },
 }
 
 fn arr<const N: usize>(b: &[u8]) -> [u8; N] {
@@ -113,6 +135,11 @@ impl<'a> Message<'a> {
             op::RESPONSE => RESPONSE_LEN,
             op::CONFIRM => CONFIRM_LEN,
             op::E2E_OFFER | op::E2E_ACCEPT => E2E_LEN,
+            op::CREDENTIAL_REQUEST | op::CREDENTIAL if session != 0 => {
+                return Err(Error::BadValue);
+            }
+            op::CREDENTIAL_REQUEST => CREDENTIAL_REQUEST_LEN,
+            op::CREDENTIAL => CREDENTIAL_MSG_LEN,
             _ => return Err(Error::BadValue),
         };
         if body.len() != want {
@@ -138,6 +165,14 @@ impl<'a> Message<'a> {
                 session,
                 signature: arr(b),
             },
+            op::CREDENTIAL_REQUEST => Self::CredentialRequest {
+                sender,
+                target: NodeId(arr(b)),
+            },
+            op::CREDENTIAL => Self::Credential {
+                sender,
+                credential: b,
+            },
             o => Self::EndToEnd {
                 accept: o == op::E2E_ACCEPT,
                 sender,
@@ -156,6 +191,8 @@ impl<'a> Message<'a> {
             Self::Response { .. } => RESPONSE_LEN,
             Self::Confirm { .. } => CONFIRM_LEN,
             Self::EndToEnd { .. } => E2E_LEN,
+            Self::CredentialRequest { .. } => CREDENTIAL_REQUEST_LEN,
+            Self::Credential { .. } => CREDENTIAL_MSG_LEN,
         }
     }
 
@@ -187,6 +224,8 @@ impl<'a> Message<'a> {
                 },
                 session,
             ),
+            Self::CredentialRequest { sender, .. } => (sender, op::CREDENTIAL_REQUEST, 0),
+            Self::Credential { sender, .. } => (sender, op::CREDENTIAL, 0),
         };
         if session > 0x3F {
             return Err(Error::BadValue);
@@ -225,6 +264,10 @@ impl<'a> Message<'a> {
                 b[..8].copy_from_slice(&target.0);
                 b[8..40].copy_from_slice(ephemeral);
                 b[40..].copy_from_slice(signature);
+            }
+            Self::CredentialRequest { target, .. } => b.copy_from_slice(&target.0),
+            Self::Credential { credential, .. } => {
+                b.copy_from_slice(credential.get(..CREDENTIAL_LEN).ok_or(Error::Malformed)?);
             }
         }
         Ok(len)
@@ -295,8 +338,8 @@ fn link_keys(
     })
 }
 
-fn transcript(network_tag: &[u8; 32], init: &[u8], response_unsigned: &[u8]) -> [u8; 32] {
-    digest(b"hs", &[network_tag, init, response_unsigned])
+fn transcript(network_id: &[u8; 32], init: &[u8], response_unsigned: &[u8]) -> [u8; 32] {
+    digest(b"hs", &[network_id, init, response_unsigned])
 }
 
 /// Shared context of a node taking part in handshakes.
@@ -308,8 +351,8 @@ pub struct Context<'a, const N: usize> {
     pub credential: &'a Credential,
     /// Trusted admin keys.
     pub admins: &'a AdminKeys<N>,
-    /// The network tag of the current network key.
-    pub network_tag: &'a [u8; 32],
+    /// The network id ([`crate::control::network_id`]).
+    pub network_id: &'a [u8; 32],
     /// Network time in seconds, if known.
     pub now: Option<u32>,
     /// The AEAD suite.
@@ -321,7 +364,7 @@ fn peer_credential<const N: usize>(
     sender: &NodeId,
     bytes: &[u8],
 ) -> Result<Credential> {
-    let c = Credential::verify(bytes, ctx.admins, ctx.network_tag, ctx.now)?;
+    let c = Credential::verify(bytes, ctx.admins, ctx.network_id, ctx.now)?;
     if c.node_id() != *sender {
         return Err(Error::IdMismatch);
     }
@@ -389,7 +432,7 @@ impl Initiator {
             return Err(Error::UnexpectedMessage);
         }
         let peer = peer_credential(ctx, &sender, credential)?;
-        let th = transcript(ctx.network_tag, &self.init, &response[..INIT_LEN]);
+        let th = transcript(ctx.network_id, &self.init, &response[..INIT_LEN]);
         peer.node.verify(&digest(b"hs-resp", &[&th]), &signature)?;
         let me = ctx.identity.node_id();
         let (send, recv) = link_keys(
@@ -463,7 +506,7 @@ impl Responder {
         };
         let mut unsigned = [0u8; RESPONSE_LEN];
         msg.emit(&mut unsigned)?;
-        let th = transcript(ctx.network_tag, init, &unsigned[..INIT_LEN]);
+        let th = transcript(ctx.network_id, init, &unsigned[..INIT_LEN]);
         let (send, recv) = link_keys(
             ctx.suite,
             &eph,

@@ -206,14 +206,6 @@ impl NetworkKey {
         k.zeroize();
         fk
     }
-
-    /// A 32-byte network identifier (public, not secret): lets a node tell networks apart
-    /// without revealing the key; also a salt for the link handshake.
-    pub fn network_tag(&self) -> [u8; 32] {
-        let mut k = [0u8; 32];
-        derive(&self.key, b"", b"network-tag", &[], &mut k);
-        k
-    }
 }
 
 /// The network-key ring: the key nodes send with and, during a rotation, the other
@@ -222,8 +214,7 @@ impl NetworkKey {
 pub struct KeyRing {
     suite: Suite,
     current: FrameKey,
-    current_tag: [u8; 32],
-    other: Option<(FrameKey, [u8; 32], u32)>,
+    other: Option<(FrameKey, u32)>,
 }
 
 impl KeyRing {
@@ -232,7 +223,6 @@ impl KeyRing {
         Self {
             suite,
             current: key.frame_key(suite),
-            current_tag: key.network_tag(),
             other: None,
         }
     }
@@ -242,11 +232,6 @@ impl KeyRing {
         &self.current
     }
 
-    /// The network tag of the sending generation.
-    pub fn network_tag(&self) -> &[u8; 32] {
-        &self.current_tag
-    }
-
     /// The key for a received key id, if it is the sending generation or the other one still
     /// accepted at `now` (seconds).
     pub fn receiving(&self, id: KeyId, now: u32) -> Result<&FrameKey> {
@@ -254,7 +239,7 @@ impl KeyRing {
             return Ok(&self.current);
         }
         match &self.other {
-            Some((k, _, until)) if k.id == id && now <= *until => Ok(k),
+            Some((k, until)) if k.id == id && now <= *until => Ok(k),
             _ => Err(Error::UnknownKey),
         }
     }
@@ -262,17 +247,16 @@ impl KeyRing {
     /// Stage the next generation: accepted on receive from now until `until`, not yet used
     /// to send. Step 1 of a rotation (every node first learns the new key).
     pub fn stage(&mut self, next: &NetworkKey, until: u32) {
-        self.other = Some((next.frame_key(self.suite), next.network_tag(), until));
+        self.other = Some((next.frame_key(self.suite), until));
     }
 
     /// Switch sending to the staged generation; the previous one stays accepted until
     /// `until`. Step 2 of a rotation. Returns false when nothing was staged.
     pub fn activate(&mut self, until: u32) -> bool {
         match self.other.take() {
-            Some((k, tag, _)) => {
+            Some((k, _)) => {
                 let old = core::mem::replace(&mut self.current, k);
-                let old_tag = core::mem::replace(&mut self.current_tag, tag);
-                self.other = Some((old, old_tag, until));
+                self.other = Some((old, until));
                 true
             }
             None => false,
@@ -282,7 +266,7 @@ impl KeyRing {
     /// Forget the other generation once its window has passed (step 3). Safe to call on
     /// every tick.
     pub fn expire(&mut self, now: u32) {
-        if matches!(self.other, Some((_, _, until)) if now > until) {
+        if matches!(self.other, Some((_, until)) if now > until) {
             self.other = None;
         }
     }

@@ -80,7 +80,7 @@ pub extern "C" fn _start() -> ! {
             identity: &id,
             credential: &cred,
             admins: &admins,
-            network_tag: &tag,
+            network_id: &tag,
             now: None,
             suite: Suite::default(),
         };

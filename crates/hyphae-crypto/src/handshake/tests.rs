@@ -29,7 +29,7 @@ fn ctx<'a>(n: &'a Node, admins: &'a AdminKeys<2>) -> Context<'a, 2> {
         identity: &n.id,
         credential: &n.cred,
         admins,
-        network_tag: &TAG,
+        network_id: &TAG,
         now: Some(100),
         suite: Suite::default(),
     }
@@ -73,6 +73,8 @@ fn sizes() {
     assert_eq!(RESPONSE_LEN, 209);
     assert_eq!(CONFIRM_LEN, 74);
     assert_eq!(E2E_LEN, 114);
+    assert_eq!(CREDENTIAL_REQUEST_LEN, 18);
+    assert_eq!(CREDENTIAL_MSG_LEN, 113);
     // The largest handshake frame fits the 240-byte RYLR-998 MTU: 2 + 21 + 209.
     const { assert!(2 + crate::frame::OVERHEAD + RESPONSE_LEN <= 240) };
 }
@@ -196,6 +198,12 @@ fn parse_rejects() {
     b[9] = 0;
     b[8] = 9;
     assert_eq!(Message::parse(&b), Err(Error::BadValue));
+    // Credential messages carry session 0.
+    let mut r = [0u8; CREDENTIAL_REQUEST_LEN];
+    r[8] = op::CREDENTIAL_REQUEST;
+    Message::parse(&r).unwrap();
+    r[9] = 1;
+    assert_eq!(Message::parse(&r), Err(Error::BadValue));
 }
 
 proptest! {
@@ -212,7 +220,7 @@ proptest! {
     fn emit_parse_roundtrip(
         sender in any::<[u8; 8]>(), session in 0u8..64, eph in any::<[u8; 32]>(),
         sig in proptest::collection::vec(any::<u8>(), 64), target in any::<[u8; 8]>(),
-        accept in any::<bool>(), which in 0u8..4,
+        accept in any::<bool>(), which in 0u8..6,
     ) {
         let cred = [0xC5u8; CREDENTIAL_LEN];
         let mut s = [0u8; 64];
@@ -222,6 +230,8 @@ proptest! {
             0 => Message::Init { sender, session, ephemeral: eph, credential: &cred },
             1 => Message::Response { sender, session, ephemeral: eph, credential: &cred, signature: s },
             2 => Message::Confirm { sender, session, signature: s },
+            3 => Message::CredentialRequest { sender, target: NodeId(target) },
+            4 => Message::Credential { sender, credential: &cred },
             _ => Message::EndToEnd { accept, sender, session, target: NodeId(target), ephemeral: eph, signature: s },
         };
         let mut out = [0u8; 260];
