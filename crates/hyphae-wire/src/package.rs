@@ -69,9 +69,12 @@ impl fmt::Display for AppId {
     }
 }
 
+/// The CRC-32 engine; its 1 KiB table is built at compile time.
+static CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
 /// CRC-32 (IEEE 802.3, `CRC-32/ISO-HDLC`) of `data`, as the Package header carries it.
 pub fn crc32(data: &[u8]) -> u32 {
-    crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(data)
+    CRC32.checksum(data)
 }
 
 packet_view! {
