@@ -16,6 +16,7 @@
 //! | [`handshake`] | Handshake bodies (kind 12), link key agreement |
 //! | [`e2e`] | end-to-end sessions and the inner envelope |
 //! | [`control`] | signed control bodies, management command verifier |
+//! | [`node`] | `NodeSecurity`: a node's whole security state, the rules of §6 |
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -30,6 +31,7 @@ pub mod frame;
 pub mod handshake;
 pub mod identity;
 pub mod keys;
+pub mod node;
 pub mod replay;
 
 pub use credential::{AdminKeys, Credential, roles};
@@ -37,6 +39,7 @@ pub use error::{Error, Result};
 pub use frame::{OVERHEAD, Protection, SecurityHeader, open, open_frame, seal, seal_frame};
 pub use identity::{Identity, KeyStore, MemoryKeyStore, NodeId, PublicIdentity, ShortId};
 pub use keys::{FrameKey, KeyClass, KeyId, KeyRing, NetworkKey, Suite};
+pub use node::NodeSecurity;
 pub use replay::{CounterStore, FrameCounter, MemoryCounterStore, ReplayWindow};
 
 #[cfg(feature = "std")]
