@@ -89,6 +89,8 @@ fn main() {
     let peer = Identity::from_seed(&[10; 32]);
     let mut rng = Rng(5);
 
+    let c_a = Credential::issue(&admin, 0, &tag, id.public(), roles::ROUTER, u32::MAX);
+    let c_b = Credential::issue(&admin, 0, &tag, peer.public(), roles::ROUTER, u32::MAX);
     let mut sink = 0u64;
     for i in 0..n {
         match op.as_str() {
@@ -138,9 +140,6 @@ fn main() {
             }
             "handshake" => {
                 // All three messages, both sides (what two neighbours spend together).
-                let c_a = Credential::issue(&admin, 0, &tag, id.public(), roles::ROUTER, u32::MAX);
-                let c_b =
-                    Credential::issue(&admin, 0, &tag, peer.public(), roles::ROUTER, u32::MAX);
                 let ca = Context {
                     identity: &id,
                     credential: &c_a,

@@ -271,6 +271,20 @@ fn honest_traffic_and_adversaries() {
 }
 
 #[test]
+fn security_adds_21_bytes() {
+    let body = Body::Single(SingleRepr {
+        transfer: 1,
+        app: AppId(0x1234),
+        payload: &[0; 100],
+    });
+    let plain = FrameRepr::new(body);
+    let mut secure = plain;
+    secure.security = Some(SecurityRepr::default());
+    assert_eq!(secure.buffer_len() - plain.buffer_len(), 21);
+    assert_eq!(hyphae_crypto::OVERHEAD, 21);
+}
+
+#[test]
 fn rotation_without_downtime() {
     let mut net = Net::new();
     let mut a = net.admit(MemoryKeyStore::new(), MemoryCounterStore::new());
