@@ -18,8 +18,10 @@ use crate::record::{self, ErrorCode, MAX_ENCODED, MAX_PAYLOAD, Mac, Record, Stat
 
 /// Records the link keeps in flight before it stops taking new commands.
 const MAX_OUTSTANDING: usize = 32;
-/// Received frames buffered for the consumer before new ones are dropped (and counted).
-const EVENT_QUEUE: usize = 256;
+/// Events buffered for the consumer of a [`BridgeLink`]; frames arriving while it is full are
+/// dropped and counted in [`LinkStats::dropped`] (the reader never stalls, so ACKs keep
+/// flowing even when nobody reads frames).
+pub const EVENT_QUEUE: usize = 1024;
 
 /// Why a bridge operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,6 +277,8 @@ impl BridgeLink {
             pending: BTreeMap::new(),
             next_seq: 0,
             channel,
+            configured: false,
+            reconfiguring: false,
             ack_timeout: Duration::from_millis(config.ack_timeout_ms),
             events: ev_tx,
             shared: Arc::clone(&shared),
@@ -343,12 +347,18 @@ impl BridgeLink {
 struct Pending {
     reply: Reply,
     deadline: Instant,
+    /// The record's type ([`record::kind`]).
+    kind: u8,
 }
 
 struct Actor {
     pending: BTreeMap<u8, Pending>,
     next_seq: u8,
     channel: u8,
+    /// The bridge has acknowledged a CONFIG (the handshake is over).
+    configured: bool,
+    /// The link's own CONFIG after a bridge reset is in flight.
+    reconfiguring: bool,
     ack_timeout: Duration,
     events: mpsc::Sender<BridgeEvent>,
     shared: Arc<Mutex<Shared>>,
@@ -443,7 +453,8 @@ impl Actor {
                         return BridgeError::Io(e.kind());
                     }
                     let deadline = Instant::now() + self.ack_timeout;
-                    self.pending.insert(seq, Pending { reply: Self::reply_of(cmd), deadline });
+                    let kind = rec.kind();
+                    self.pending.insert(seq, Pending { reply: Self::reply_of(cmd), deadline, kind });
                 }
                 () = sleep_until(deadline) => {
                     let now = Instant::now();
@@ -455,6 +466,9 @@ impl Actor {
                         .collect();
                     for s in expired {
                         if let Some(p) = self.pending.remove(&s) {
+                            if matches!(p.reply, Reply::Internal) {
+                                self.reconfiguring = false;
+                            }
                             p.reply.fail(BridgeError::TimedOut);
                         }
                     }
@@ -510,10 +524,18 @@ impl Actor {
             }
             Record::Ack { seq, error } => {
                 let p = self.pending.remove(&seq)?;
+                if p.kind == record::kind::CONFIG {
+                    if matches!(p.reply, Reply::Internal) {
+                        self.reconfiguring = false;
+                    }
+                    self.configured |= error.is_none();
+                }
                 match (p.reply, error) {
                     (Reply::Done(tx), None) => {
                         let _ = tx.send(Ok(()));
-                        self.stats(|s| s.tx_frames += 1);
+                        if p.kind == record::kind::TX {
+                            self.stats(|s| s.tx_frames += 1);
+                        }
                     }
                     (Reply::Done(tx), Some(c)) => {
                         let _ = tx.send(Err(BridgeError::Rejected(c)));
@@ -548,7 +570,10 @@ impl Actor {
                 } else {
                     false
                 };
-                if !st.is_boot() {
+                let _ = answered;
+                // BOOT is set until the bridge has been configured since it booted. Before the
+                // handshake has configured it once, that is the handshake's business.
+                if !st.is_boot() || !self.configured || self.reconfiguring {
                     return None;
                 }
                 // The bridge rebooted: whatever was in flight is lost.
@@ -557,16 +582,14 @@ impl Actor {
                     p.reply.fail(BridgeError::Reset);
                 }
                 let _ = self.events.try_send(BridgeEvent::Reset(st));
-                if answered {
-                    // During the handshake: the caller sets the channel next.
-                    return None;
-                }
+                self.reconfiguring = true;
                 let seq = self.seq();
                 self.pending.insert(
                     seq,
                     Pending {
                         reply: Reply::Internal,
                         deadline: Instant::now() + self.ack_timeout,
+                        kind: record::kind::CONFIG,
                     },
                 );
                 Some(Record::Config {

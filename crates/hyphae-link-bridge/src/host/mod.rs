@@ -4,4 +4,6 @@ mod config;
 mod link;
 
 pub use config::{BridgeConfig, ConfigError};
-pub use link::{BridgeError, BridgeEvent, BridgeHandle, BridgeLink, LinkStats, Received};
+pub use link::{
+    BridgeError, BridgeEvent, BridgeHandle, BridgeLink, EVENT_QUEUE, LinkStats, Received,
+};
