@@ -76,21 +76,29 @@ impl Coords {
     pub fn new(levels: &[u16]) -> Result<Self> {
         let mut c = Self::ROOT;
         for &l in levels {
-            c = c.child(l)?;
+            c.push(l)?;
         }
         Ok(c)
     }
 
     /// The coordinates of this node's child number `index`.
     pub fn child(&self, index: u16) -> Result<Self> {
+        let mut c = *self;
+        c.push(index)?;
+        Ok(c)
+    }
+
+    /// Descend in place to child number `index`; `Err(TooLong)` if deeper than
+    /// [`MAX_DEPTH`] or an index is above [`MAX_CHILD_INDEX`] (then `self` is unchanged).
+    pub fn push(&mut self, index: u16) -> Result<()> {
         let depth = self.depth();
-        if depth >= MAX_DEPTH || index > MAX_CHILD_INDEX {
+        if index > MAX_CHILD_INDEX {
             return Err(Error::TooLong);
         }
-        let mut c = *self;
-        c.levels[depth] = index;
-        c.len += 1;
-        Ok(c)
+        let slot = self.levels.get_mut(depth).ok_or(Error::TooLong)?;
+        *slot = index;
+        self.len += 1;
+        Ok(())
     }
 
     /// The parent's coordinates (`None` for the root).
@@ -277,7 +285,7 @@ fn read_coords(r: &mut Reader<'_>, depth: usize) -> Result<Coords> {
             let lo = u16::from(nr.next()?);
             15 + (hi << 4 | lo)
         };
-        c = c.child(index).map_err(|_| Error::BadAddress)?;
+        c.push(index).map_err(|_| Error::BadAddress)?;
     }
     if matches!(nr.pending, Some(p) if p != 0) {
         return Err(Error::BadAddress);
