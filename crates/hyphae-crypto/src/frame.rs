@@ -92,6 +92,25 @@ impl Protection {
     }
 }
 
+/// The sender a Beacon (7) or Handshake (12) frame names: the first 8 body bytes
+/// (`security.md` §6.2). Read before opening — these kinds are authenticate-only, so the body is
+/// clear; the claim is proven by the open that follows. [`Error::Malformed`] for other kinds or
+/// a body shorter than 8 bytes.
+pub fn claimed_sender(frame: &[u8], body_offset: usize) -> Result<NodeId> {
+    let kind = frame.first().map(|b| b & 0x1F).ok_or(Error::Malformed)?;
+    if Protection::for_kind(kind) != Protection::AuthenticateOnly {
+        return Err(Error::Malformed);
+    }
+    let end = frame.len().checked_sub(TAG_LEN).ok_or(Error::Malformed)?;
+    let id = frame
+        .get(body_offset..end)
+        .and_then(|b| b.get(..8))
+        .ok_or(Error::Malformed)?;
+    let mut n = [0u8; 8];
+    n.copy_from_slice(id);
+    Ok(NodeId(n))
+}
+
 /// The security header of a received frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SecurityHeader {
@@ -268,6 +287,32 @@ mod tests {
             Err(Error::BadAuth)
         );
         open_frame(&k, &SENDER, &mut f, 7, Protection::AuthenticateOnly, &mut w).unwrap();
+    }
+
+    #[test]
+    fn claimed_sender_of_beacons() {
+        let k = key(Suite::default());
+        let mut f = std::vec![0x47u8, 0, 0, 0, 0, 0, 0];
+        f.extend_from_slice(&SENDER.0);
+        f.extend_from_slice(&[1, 2, 3]);
+        f.extend_from_slice(&[0; TAG_LEN]);
+        seal_frame(&k, &SENDER, 9, &mut f, 7, Protection::AuthenticateOnly).unwrap();
+        let who = claimed_sender(&f, 7).unwrap();
+        assert_eq!(who, SENDER);
+        open_frame(
+            &k,
+            &who,
+            &mut f,
+            7,
+            Protection::for_kind(7),
+            &mut ReplayWindow::new(),
+        )
+        .unwrap();
+        // A Single frame does not name its sender; short bodies are malformed.
+        assert_eq!(claimed_sender(&frame(&[0; 20]), 7), Err(Error::Malformed));
+        let mut g = std::vec![0x47u8, 0x80, 0, 0, 0, 0, 0, 1, 2];
+        g.extend_from_slice(&[0; TAG_LEN]);
+        assert_eq!(claimed_sender(&g, 7), Err(Error::Malformed));
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub mod replay;
 
 pub use credential::{AdminKeys, Credential, roles};
 pub use error::{Error, Result};
-pub use frame::{OVERHEAD, Protection, SecurityHeader, open, open_frame, seal, seal_frame};
+pub use frame::{
+    OVERHEAD, Protection, SecurityHeader, claimed_sender, open, open_frame, seal, seal_frame,
+};
 pub use identity::{Identity, KeyStore, MemoryKeyStore, NodeId, PublicIdentity, ShortId};
 pub use keys::{FrameKey, KeyClass, KeyId, KeyRing, NetworkKey, Suite};
 pub use node::NodeSecurity;

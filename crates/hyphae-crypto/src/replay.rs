@@ -24,6 +24,16 @@ impl ReplayWindow {
         Self { top: 0, seen: 0 }
     }
 
+    /// A window that accepts only counters above `counter`: used when a receiver learns a
+    /// proven-fresh counter of a sender (the frame that completed a link handshake, `security.md`
+    /// §7) after its own reboot lost the sender's window.
+    pub const fn after(counter: u32) -> Self {
+        Self {
+            top: counter as u64 + 1,
+            seen: u64::MAX,
+        }
+    }
+
     /// Would `counter` be accepted? Does not change the window: call before the (costly)
     /// AEAD open, then [`ReplayWindow::accept`] after it succeeded.
     pub fn check(&self, counter: u32) -> Result<()> {
@@ -263,6 +273,19 @@ mod tests {
         w.accept(u32::MAX).unwrap();
         assert_eq!(w.accept(u32::MAX), Err(Error::Replay));
         assert_eq!(w.highest(), Some(u32::MAX));
+    }
+
+    #[test]
+    fn window_after() {
+        let mut w = ReplayWindow::after(100);
+        for c in [0, 37, 99, 100] {
+            assert_eq!(w.check(c), Err(Error::Replay));
+        }
+        w.accept(101).unwrap();
+        assert_eq!(
+            ReplayWindow::after(u32::MAX).check(u32::MAX),
+            Err(Error::Replay)
+        );
     }
 
     #[test]
