@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod security;
 mod spec;
 
 /// hyphae — a mesh network for cheap radios.
@@ -16,11 +17,14 @@ struct Cli {
 enum Command {
     /// Tables derived from the protocol specification.
     Spec(spec::Args),
+    /// Identities, network ids and keys, membership credentials (the admin's key tool).
+    Security(security::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Spec(args) => spec::run(&args),
+        Command::Security(args) => security::run(&args),
     }
 }

@@ -1,0 +1,215 @@
+//! `hyphae security`: the admin's key tool — node and admin identities, network ids and keys,
+//! membership credentials (`docs/spec/security.md` §2–3).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use hyphae_crypto::control::network_id;
+use hyphae_crypto::credential::{AdminKeys, CREDENTIAL_LEN, Credential, NEVER, roles};
+use hyphae_crypto::replay::{FileCounterStore, boot};
+use hyphae_crypto::{FileKeyStore, KeyStore, PublicIdentity};
+
+/// Arguments of `hyphae security`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// Create (or load) an identity: the seed goes to KEY (mode 0600), the frame counter to
+    /// KEY.counter. Prints the node id, short id and public key.
+    Keygen {
+        /// Key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Print the network id of a network name.
+    NetworkId {
+        /// Network name.
+        name: String,
+    },
+    /// Print 32 fresh random bytes for a network key.
+    NetworkKey,
+    /// Issue a membership credential for a node's public key, signed with an admin key file.
+    Issue {
+        /// The admin's key file (created with `keygen`).
+        #[arg(long)]
+        admin_key: PathBuf,
+        /// Index of this admin key in the nodes' configuration.
+        #[arg(long, default_value_t = 0)]
+        admin_index: u8,
+        /// Network name.
+        #[arg(long)]
+        network: String,
+        /// The node's Ed25519 public key (64 hex digits).
+        #[arg(long)]
+        public_key: String,
+        /// Comma-separated roles: router, gateway, root.
+        #[arg(long, default_value = "router")]
+        roles: String,
+        /// Expiry in seconds of network time (default: never).
+        #[arg(long)]
+        expiry: Option<u32>,
+    },
+    /// Verify a credential (hex) against an admin public key.
+    Verify {
+        /// The admin's public key (hex) at index 0.
+        #[arg(long)]
+        admin_public_key: String,
+        /// Network name.
+        #[arg(long)]
+        network: String,
+        /// Current time in seconds, for the expiry check.
+        #[arg(long)]
+        now: Option<u32>,
+        /// The credential, 206 hex digits.
+        credential: String,
+    },
+}
+
+/// The operating system's RNG through rand_core 0.10's traits.
+struct OsRng(File);
+
+impl rand_core::TryRng for OsRng {
+    type Error = std::io::Error;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.0.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.0.read_exact(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.read_exact(dst)
+    }
+}
+
+impl rand_core::TryCryptoRng for OsRng {}
+
+fn os_rng() -> Result<OsRng> {
+    Ok(OsRng(
+        File::open("/dev/urandom").context("opening /dev/urandom")?,
+    ))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex<const N: usize>(s: &str) -> Result<[u8; N]> {
+    let s = s.trim();
+    if s.len() != 2 * N || !s.is_ascii() {
+        bail!("expected {} hex digits, got {}", 2 * N, s.len());
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).context("not hex")?;
+    }
+    Ok(out)
+}
+
+fn parse_roles(s: &str) -> Result<u8> {
+    let mut r = 0;
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        r |= match part {
+            "router" => roles::ROUTER,
+            "gateway" => roles::GATEWAY,
+            "root" => roles::ROOT,
+            other => bail!("unknown role {other:?} (router, gateway, root)"),
+        };
+    }
+    Ok(r)
+}
+
+fn role_names(r: u8) -> String {
+    let names: Vec<&str> = [
+        (roles::ROUTER, "router"),
+        (roles::GATEWAY, "gateway"),
+        (roles::ROOT, "root"),
+    ]
+    .iter()
+    .filter(|(bit, _)| r & bit != 0)
+    .map(|(_, n)| *n)
+    .collect();
+    names.join(",")
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    match &args.what {
+        What::Keygen { key } => {
+            let mut keys = FileKeyStore::new(key);
+            let mut ctr = FileCounterStore::new(key.with_extension("counter"));
+            let (id, _, state) = boot(&mut keys, &mut ctr, &mut os_rng()?, 1024)
+                .map_err(|e| anyhow!("{}: {e}", key.display()))?;
+            println!("state: {state:?}");
+            println!("node_id: {}", id.node_id());
+            println!("short_id: {:?}", id.node_id().short());
+            println!("public_key: {}", hex(&id.public().to_bytes()));
+        }
+        What::NetworkId { name } => println!("{}", hex(&network_id(name.as_bytes()))),
+        What::NetworkKey => {
+            let mut k = [0u8; 32];
+            rand_core::TryRng::try_fill_bytes(&mut os_rng()?, &mut k)?;
+            println!("{}", hex(&k));
+        }
+        What::Issue {
+            admin_key,
+            admin_index,
+            network,
+            public_key,
+            roles,
+            expiry,
+        } => {
+            let seed = FileKeyStore::new(admin_key)
+                .load()
+                .map_err(|e| anyhow!("{}: {e}", admin_key.display()))?
+                .ok_or_else(|| anyhow!("{}: no key (run keygen)", admin_key.display()))?;
+            let admin = hyphae_crypto::Identity::from_seed(&seed);
+            let node = PublicIdentity::from_bytes(&unhex::<32>(public_key)?)
+                .map_err(|e| anyhow!("public key: {e}"))?;
+            let c = Credential::issue(
+                &admin,
+                *admin_index,
+                &network_id(network.as_bytes()),
+                &node,
+                parse_roles(roles)?,
+                expiry.unwrap_or(NEVER),
+            );
+            let mut buf = [0u8; CREDENTIAL_LEN];
+            c.emit(&mut buf).map_err(|e| anyhow!("{e}"))?;
+            println!("{}", hex(&buf));
+        }
+        What::Verify {
+            admin_public_key,
+            network,
+            now,
+            credential,
+        } => {
+            let mut admins = AdminKeys::<1>::new();
+            admins.set(
+                0,
+                PublicIdentity::from_bytes(&unhex::<32>(admin_public_key)?)
+                    .map_err(|e| anyhow!("admin key: {e}"))?,
+            );
+            let bytes = unhex::<CREDENTIAL_LEN>(credential)?;
+            let c = Credential::verify(&bytes, &admins, &network_id(network.as_bytes()), *now)
+                .map_err(|e| anyhow!("credential refused: {e}"))?;
+            println!("node_id: {}", c.node_id());
+            println!("roles: {}", role_names(c.roles));
+            if c.expiry == NEVER {
+                println!("expiry: never");
+            } else {
+                println!("expiry: {}", c.expiry);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! `hyphae security`: keygen writes a 0600 key, issue + verify round-trip a credential, and a
+//! credential for another network or a tampered one is refused.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn hyphae(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hyphae"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn field<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .expect("field present")
+}
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hyphae-security-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn keygen_issue_verify() {
+    let d = dir();
+    let admin_key = d.join("admin.key");
+    let node_key = d.join("node.key");
+    let (ok, admin, e) = hyphae(&["security", "keygen", "--key", admin_key.to_str().unwrap()]);
+    assert!(ok, "{e}");
+    assert_eq!(field(&admin, "state"), "NewIdentity");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&admin_key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Loading again gives the same identity.
+    let (_, again, _) = hyphae(&["security", "keygen", "--key", admin_key.to_str().unwrap()]);
+    assert_eq!(field(&again, "state"), "Resumed");
+    assert_eq!(field(&again, "node_id"), field(&admin, "node_id"));
+
+    let (_, node, _) = hyphae(&["security", "keygen", "--key", node_key.to_str().unwrap()]);
+    let (ok, cred, e) = hyphae(&[
+        "security",
+        "issue",
+        "--admin-key",
+        admin_key.to_str().unwrap(),
+        "--network",
+        "test-mesh",
+        "--public-key",
+        field(&node, "public_key"),
+        "--roles",
+        "router,root",
+        "--expiry",
+        "1000",
+    ]);
+    assert!(ok, "{e}");
+    let cred = cred.trim();
+    assert_eq!(cred.len(), 206);
+
+    let admin_pub = field(&admin, "public_key");
+    let (ok, v, e) = hyphae(&[
+        "security",
+        "verify",
+        "--admin-public-key",
+        admin_pub,
+        "--network",
+        "test-mesh",
+        "--now",
+        "10",
+        cred,
+    ]);
+    assert!(ok, "{e}");
+    assert_eq!(field(&v, "node_id"), field(&node, "node_id"));
+    assert_eq!(field(&v, "roles"), "router,root");
+
+    // Another network, expired, tampered: refused.
+    let (ok, _, _) = hyphae(&[
+        "security",
+        "verify",
+        "--admin-public-key",
+        admin_pub,
+        "--network",
+        "other",
+        cred,
+    ]);
+    assert!(!ok);
+    let (ok, _, e) = hyphae(&[
+        "security",
+        "verify",
+        "--admin-public-key",
+        admin_pub,
+        "--network",
+        "test-mesh",
+        "--now",
+        "1001",
+        cred,
+    ]);
+    assert!(!ok);
+    assert!(e.contains("refused"), "{e}");
+    let mut t = cred.to_string();
+    t.replace_range(2..4, "07"); // roles byte: router|gateway|root
+    let (ok, _, _) = hyphae(&[
+        "security",
+        "verify",
+        "--admin-public-key",
+        admin_pub,
+        "--network",
+        "test-mesh",
+        &t,
+    ]);
+    assert!(!ok);
+
+    let (ok, k, _) = hyphae(&["security", "network-key"]);
+    assert!(ok);
+    assert_eq!(k.trim().len(), 64);
+    let (_, id1, _) = hyphae(&["security", "network-id", "test-mesh"]);
+    let (_, id2, _) = hyphae(&["security", "network-id", "test-mesh"]);
+    assert_eq!(id1, id2);
+    std::fs::remove_dir_all(&d).ok();
+}
