@@ -1,0 +1,100 @@
+//! Node configuration: every timer and limit, with defaults for small radios.
+
+use core::time::Duration;
+
+use hyphae_wire::beacon::Capabilities;
+
+/// How a node behaves. All timers are configurable; [`Config::default`] suits ESP-NOW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Interval between neighbour beacons (jittered by ±10 %).
+    pub beacon_interval: Duration,
+    /// A peer not heard for this many beacon intervals is down.
+    pub peer_timeout_beacons: u32,
+    /// Capability bits announced in beacons (`hyphae_wire::beacon::Capabilities`).
+    pub capabilities: u8,
+    /// Most fragments in flight per transfer (1..=64).
+    pub window: u16,
+    /// Request an acknowledgement every this many fragments.
+    pub ack_every: u16,
+    /// Receiver: acknowledge at the latest this long after an unacknowledged fragment.
+    pub ack_delay: Duration,
+    /// First retransmission timeout, before any RTT sample.
+    pub rto_initial: Duration,
+    /// Lower bound of the retransmission timeout.
+    pub rto_min: Duration,
+    /// Upper bound of the retransmission timeout (back-off stops here).
+    pub rto_max: Duration,
+    /// A transfer without progress for this long fails with `TimedOut`.
+    pub transfer_timeout: Duration,
+    /// Receiver keeps a partial transfer this long after its last fragment, so an interrupted
+    /// sender resumes where it stopped.
+    pub resume_window: Duration,
+    /// Largest blob a node sends or admits, in bytes.
+    pub max_transfer: usize,
+    /// A send to a destination with no route waits this long for one before failing.
+    pub route_wait: Duration,
+    /// Hop limit of routed frames this node originates.
+    pub hop_limit: u8,
+    /// How long completed transfers are remembered to suppress duplicates.
+    pub dedup_window: Duration,
+    /// Undelivered payloads the shell never took are reclaimed after this long.
+    pub delivery_hold: Duration,
+    /// This node sleeps between beacons unless woken (modem sleep).
+    pub sleepy: bool,
+    /// After answering request-node-status, stay awake this long.
+    pub awake_window: Duration,
+    /// A sleepy peer not heard for this long needs waking before a send.
+    pub peer_awake_assumption: Duration,
+    /// Interval between request-node-status probes while waking a peer.
+    pub wake_probe_interval: Duration,
+    /// Probes before a wake attempt fails (the send fails `Unreachable`).
+    pub wake_attempts: u8,
+    /// Minimum gap between frames to one peer (pacing); zero disables.
+    pub pacing: Duration,
+    /// Fill level of the inbound budget (percent) above which acks carry the throttle flag.
+    pub throttle_percent: u8,
+    /// How long a sender slows down after a throttle signal.
+    pub throttle_hold: Duration,
+    /// How many times each fragment of a broadcast transfer is sent.
+    pub broadcast_repeats: u8,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            beacon_interval: Duration::from_secs(2),
+            peer_timeout_beacons: 4,
+            capabilities: Capabilities::ROUTER,
+            window: 32,
+            ack_every: 8,
+            ack_delay: Duration::from_millis(20),
+            rto_initial: Duration::from_millis(300),
+            rto_min: Duration::from_millis(10),
+            rto_max: Duration::from_secs(4),
+            transfer_timeout: Duration::from_secs(30),
+            resume_window: Duration::from_secs(60),
+            max_transfer: 64 * 1024,
+            route_wait: Duration::from_secs(5),
+            hop_limit: 16,
+            dedup_window: Duration::from_secs(120),
+            delivery_hold: Duration::from_secs(10),
+            sleepy: false,
+            awake_window: Duration::from_millis(500),
+            peer_awake_assumption: Duration::from_millis(400),
+            wake_probe_interval: Duration::from_millis(100),
+            wake_attempts: 30,
+            pacing: Duration::ZERO,
+            throttle_percent: 75,
+            throttle_hold: Duration::from_secs(1),
+            broadcast_repeats: 1,
+        }
+    }
+}
+
+impl Config {
+    /// The window clamped to what the sequencer tracks (1..=64).
+    pub(crate) fn effective_window(&self) -> u16 {
+        self.window.clamp(1, crate::node::MAX_WINDOW as u16)
+    }
+}

@@ -1,0 +1,222 @@
+//! What the node reports to its shell and applications, and the counters it keeps.
+
+use core::fmt;
+
+use hyphae_wire::{AppId, NodeId};
+
+use crate::time::Instant;
+
+/// Identifies one `send` or `broadcast` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SendId(pub u32);
+
+/// Identifies a delivered payload held by the node until the shell takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryId(pub u32);
+
+/// Why a send failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailReason {
+    /// No route to the destination (or it could not be woken).
+    Unreachable,
+    /// No progress within the transfer timeout.
+    TimedOut,
+    /// The destination refused it.
+    Rejected,
+    /// Larger than the destination (or this node) admits.
+    TooLarge,
+    /// The destination had no room; retry later.
+    Busy,
+    /// No such application at the destination.
+    NoSuchApplication,
+    /// The hop limit ran out on the way.
+    HopLimitExceeded,
+}
+
+impl fmt::Display for FailReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Unreachable => "unreachable",
+            Self::TimedOut => "timed out",
+            Self::Rejected => "rejected",
+            Self::TooLarge => "too large",
+            Self::Busy => "busy",
+            Self::NoSuchApplication => "no such application",
+            Self::HopLimitExceeded => "hop limit exceeded",
+        })
+    }
+}
+
+/// A payload delivered to an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Handle for [`crate::Node::take_delivery`].
+    pub id: DeliveryId,
+    /// The receiving application.
+    pub app: AppId,
+    /// The sender.
+    pub from: NodeId,
+    /// Payload length in bytes.
+    pub len: usize,
+    /// Whether it was broadcast.
+    pub broadcast: bool,
+}
+
+/// Something the shell should know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A payload arrived, exactly once; fetch it with `take_delivery`.
+    Delivered(Delivery),
+    /// A send completed: every byte acknowledged by the destination (for broadcasts: sent).
+    SendDone {
+        /// The send.
+        id: SendId,
+        /// Its application.
+        app: AppId,
+    },
+    /// A send failed; nothing more will happen to it.
+    SendFailed {
+        /// The send.
+        id: SendId,
+        /// Its application.
+        app: AppId,
+        /// Why.
+        reason: FailReason,
+        /// The node that reported the failure, when one did.
+        at: Option<NodeId>,
+    },
+    /// A neighbour appeared.
+    PeerUp(NodeId),
+    /// A neighbour went silent.
+    PeerDown(NodeId),
+    /// The peer table was full: the least recently seen neighbour was dropped.
+    PeerEvicted(NodeId),
+    /// An application timer fired.
+    Timer {
+        /// The application.
+        app: AppId,
+        /// The token given when the timer was set.
+        token: u32,
+    },
+    /// Nothing to do until this instant: the shell may put the radio to sleep.
+    MaySleepUntil(Instant),
+}
+
+/// Why a received frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// The bytes did not parse.
+    Malformed = 0,
+    /// From a link address that belongs to no known peer.
+    UnknownSender,
+    /// From a banned node.
+    Banned,
+    /// Outside the receive window of its transfer.
+    OutOfWindow,
+    /// Could not be forwarded: no route.
+    NoRoute,
+    /// Could not be forwarded: hop limit reached.
+    HopLimit,
+    /// No room to admit the transfer.
+    Busy,
+    /// Larger than the node admits.
+    TooLarge,
+    /// For an application this node does not run.
+    NoSuchApplication,
+    /// Reassembled payload failed its length or CRC check.
+    BadChecksum,
+    /// Insecure frame where security is required, or a kind this node does not handle.
+    Unsupported,
+    /// A queue was full.
+    QueueFull,
+    /// An ack or notice for a transfer this node does not have.
+    Stale,
+}
+
+impl DropReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 13;
+    /// Every reason, in counter order.
+    pub const ALL: [Self; Self::COUNT] = [
+        Self::Malformed,
+        Self::UnknownSender,
+        Self::Banned,
+        Self::OutOfWindow,
+        Self::NoRoute,
+        Self::HopLimit,
+        Self::Busy,
+        Self::TooLarge,
+        Self::NoSuchApplication,
+        Self::BadChecksum,
+        Self::Unsupported,
+        Self::QueueFull,
+        Self::Stale,
+    ];
+
+    /// A stable snake_case name for metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::UnknownSender => "unknown_sender",
+            Self::Banned => "banned",
+            Self::OutOfWindow => "out_of_window",
+            Self::NoRoute => "no_route",
+            Self::HopLimit => "hop_limit",
+            Self::Busy => "busy",
+            Self::TooLarge => "too_large",
+            Self::NoSuchApplication => "no_such_application",
+            Self::BadChecksum => "bad_checksum",
+            Self::Unsupported => "unsupported",
+            Self::QueueFull => "queue_full",
+            Self::Stale => "stale",
+        }
+    }
+}
+
+/// Counters a node keeps; the shell exports them as metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Control bytes sent (beacons, acks, status, notices).
+    pub control_bytes_out: u64,
+    /// Drops by [`DropReason`].
+    pub drops: [u64; DropReason::COUNT],
+    /// Fragments sent again.
+    pub retransmissions: u64,
+    /// Frames forwarded for others.
+    pub forwarded: u64,
+    /// Payloads delivered to applications.
+    pub delivered: u64,
+    /// Duplicate frames of completed transfers (re-acknowledged, not delivered).
+    pub duplicates: u64,
+    /// Sends completed.
+    pub sends_done: u64,
+    /// Sends failed.
+    pub sends_failed: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+    /// Neighbours evicted from the peer table.
+    pub evictions: u64,
+}
+
+impl Counters {
+    /// The count for one drop reason.
+    pub fn drop_count(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+    pub(crate) fn drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+}

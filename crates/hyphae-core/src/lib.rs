@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+
+mod arena;
+pub mod config;
+pub mod event;
+pub mod links;
+pub mod node;
+pub mod peers;
+mod rng;
+pub mod time;
+
+pub use config::Config;
+pub use event::{Counters, Delivery, DeliveryId, DropReason, Event, FailReason, SendId};
+pub use hyphae_link::{LinkAddr, LinkInfo, LinkKind, RxMeta};
+pub use hyphae_wire::{AppId, NodeId};
+pub use links::LinkId;
+pub use node::{HostNode, LinkEvent, McuNode, Node, SendError, SimNode, Transmit};
+pub use time::Instant;

@@ -1,0 +1,783 @@
+//! The sans-IO node: the one state machine a shell drives.
+
+mod rx;
+mod transfer;
+mod tx;
+
+use core::time::Duration;
+
+use hyphae_link::{LinkAddr, LinkInfo, RxMeta};
+use hyphae_wire::{AppId, NodeId, PackageRepr};
+
+use crate::arena::{Arena, Region};
+use crate::config::Config;
+use crate::event::{Counters, Delivery, DeliveryId, Event, FailReason, SendId};
+use crate::links::{Link, LinkId};
+use crate::peers::PeerTable;
+use crate::rng::Rng;
+use crate::time::{Instant, earliest};
+
+pub use transfer::MAX_WINDOW;
+use transfer::{InTransfer, OutState, OutTransfer};
+
+/// Most links a node drives.
+pub const MAX_LINKS: usize = 4;
+/// Most applications a node runs.
+pub const MAX_APPS: usize = 8;
+/// Frames that wait in the control queue (beacons, notices, status, forwarded frames).
+pub const CONTROL_QUEUE: usize = 16;
+/// Events waiting for the shell.
+pub const EVENT_QUEUE: usize = 32;
+/// Completed transfers remembered for duplicate suppression.
+pub const DEDUP_CACHE: usize = 64;
+/// Static routes the shell or simulator may install.
+pub const STATIC_ROUTES: usize = 64;
+/// Application timers.
+pub const APP_TIMERS: usize = 8;
+const ARENA_REGIONS: usize = 40;
+
+/// Why `send`, `broadcast` or `register_app` refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendError {
+    /// The application is not registered.
+    UnknownApp,
+    /// Larger than `max_transfer`.
+    TooLarge,
+    /// No transfer slot or outbound memory free right now.
+    Busy,
+    /// The destination is this node or banned.
+    BadDestination,
+    /// The application table is full, the name is reserved, or its id collides.
+    AppTable,
+}
+
+impl core::fmt::Display for SendError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::UnknownApp => "application not registered",
+            Self::TooLarge => "payload larger than max_transfer",
+            Self::Busy => "no free transfer slot or outbound memory",
+            Self::BadDestination => "bad destination",
+            Self::AppTable => "application table full or id collision",
+        })
+    }
+}
+
+impl core::error::Error for SendError {}
+
+/// A frame the shell must put on a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// Which link.
+    pub link: LinkId,
+    /// To whom ([`LinkAddr::BROADCAST`] for everyone in range).
+    pub to: LinkAddr,
+    /// Bytes written at the front of the caller's buffer.
+    pub len: usize,
+}
+
+/// Something the shell does to a link that the node should know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The link's device came up or went down.
+    Up(bool),
+    /// The driver's own airtime budget (e.g. a LoRa module's duty cycle) was exhausted.
+    BudgetExhausted,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Queued<const M: usize> {
+    link: LinkId,
+    to: LinkAddr,
+    len: usize,
+    control: bool,
+    bytes: [u8; M],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DeliveryRec {
+    id: DeliveryId,
+    region: Region,
+    offset: usize,
+    len: usize,
+    created: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Completed {
+    from: NodeId,
+    id: u16,
+    count: u32,
+    at: Instant,
+}
+
+/// A hyphae node.
+///
+/// Capacities are const generics so the caller owns all memory and a firmware build knows its
+/// RAM at link time: `P` peers, `T` inbound and `T` outbound transfers, `IN` bytes of reassembly
+/// budget, `OUT` bytes of outbound buffer, `M` the largest frame of any link.
+pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize> {
+    id: NodeId,
+    config: Config,
+    rng: Rng,
+    links: heapless::Vec<Link, MAX_LINKS>,
+    link_up: [bool; MAX_LINKS],
+    peers: PeerTable<P>,
+    apps: heapless::Vec<AppId, MAX_APPS>,
+    app_timers: heapless::Vec<(AppId, Instant, u32), APP_TIMERS>,
+    routes: heapless::Vec<(NodeId, NodeId), STATIC_ROUTES>,
+    outbound: heapless::Vec<OutTransfer, T>,
+    inbound: heapless::Vec<InTransfer, T>,
+    out_arena: Arena<OUT, ARENA_REGIONS>,
+    in_arena: Arena<IN, ARENA_REGIONS>,
+    deliveries: heapless::Vec<DeliveryRec, T>,
+    completed: heapless::Deque<Completed, DEDUP_CACHE>,
+    control: heapless::Deque<Queued<M>, CONTROL_QUEUE>,
+    events: heapless::Deque<Event, EVENT_QUEUE>,
+    counters: Counters,
+    next_send: u32,
+    next_transfer: u16,
+    next_delivery: u32,
+    next_beacon: Instant,
+    beacon_seq: u16,
+    rr_cursor: usize,
+    blocked_until: Option<Instant>,
+    awake_until: Instant,
+    sleep_announced: Option<Instant>,
+    started: bool,
+}
+
+/// Capacities for an ESP32-class microcontroller: 32 peers, 8 + 8 transfers, 64 KiB of
+/// reassembly, 16 KiB of outbound buffer, 250-byte frames.
+pub type McuNode = Node<32, 8, 65_536, 16_384, 250>;
+/// Capacities for a Linux host: 64 peers, 16 + 16 transfers, 1 MiB each way, 1470-byte frames.
+pub type HostNode = Node<64, 16, 1_048_576, 1_048_576, 1470>;
+/// Small capacities for simulating thousands of nodes.
+pub type SimNode = Node<16, 4, 16_384, 8_192, 250>;
+
+impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
+    Node<P, T, IN, OUT, M>
+{
+    /// A node with identity `id`, configuration and a seed for its jitter PRNG.
+    pub fn new(config: Config, id: NodeId, rng_seed: u64) -> Self {
+        let mut rng = Rng::new(rng_seed ^ u64::from_le_bytes(id.0));
+        let next_transfer = rng.next_u64() as u16;
+        Self {
+            id,
+            config,
+            rng,
+            links: heapless::Vec::new(),
+            link_up: [true; MAX_LINKS],
+            peers: PeerTable::new(),
+            apps: heapless::Vec::new(),
+            app_timers: heapless::Vec::new(),
+            routes: heapless::Vec::new(),
+            outbound: heapless::Vec::new(),
+            inbound: heapless::Vec::new(),
+            out_arena: Arena::new(),
+            in_arena: Arena::new(),
+            deliveries: heapless::Vec::new(),
+            completed: heapless::Deque::new(),
+            control: heapless::Deque::new(),
+            events: heapless::Deque::new(),
+            counters: Counters::default(),
+            next_send: 1,
+            next_transfer,
+            next_delivery: 1,
+            next_beacon: Instant::ZERO,
+            beacon_seq: 0,
+            rr_cursor: 0,
+            blocked_until: None,
+            awake_until: Instant::ZERO,
+            sleep_announced: None,
+            started: false,
+        }
+    }
+
+    /// Add a link; `None` if [`MAX_LINKS`] are in use or its MTU exceeds the node's `M`.
+    pub fn add_link(&mut self, info: LinkInfo) -> Option<LinkId> {
+        if info.mtu > M {
+            return None;
+        }
+        let id = LinkId(u8::try_from(self.links.len()).ok()?);
+        self.links.push(Link::new(info)).ok()?;
+        Some(id)
+    }
+
+    /// Register an application under the id derived from its name.
+    pub fn register_app(&mut self, name: &str) -> Result<AppId, SendError> {
+        let id = AppId::from_name(name).ok_or(SendError::AppTable)?;
+        if self.apps.contains(&id) {
+            return Err(SendError::AppTable);
+        }
+        self.apps.push(id).map_err(|_| SendError::AppTable)?;
+        Ok(id)
+    }
+
+    /// Fire [`Event::Timer`] for `app` at `at`. Replaces an earlier timer with the same token.
+    pub fn set_timer(&mut self, app: AppId, at: Instant, token: u32) -> Result<(), SendError> {
+        if !self.apps.contains(&app) {
+            return Err(SendError::UnknownApp);
+        }
+        self.app_timers
+            .retain(|(a, _, t)| !(*a == app && *t == token));
+        self.app_timers
+            .push((app, at, token))
+            .map_err(|_| SendError::Busy)
+    }
+
+    /// Install a static next hop for `dest` (until tree routing finds one itself).
+    pub fn set_route(&mut self, dest: NodeId, via: NodeId) -> bool {
+        self.routes.retain(|(d, _)| *d != dest);
+        self.routes.push((dest, via)).is_ok()
+    }
+
+    /// Remove every static route.
+    pub fn clear_routes(&mut self) {
+        self.routes.clear();
+    }
+
+    /// Send `data` reliably to `dest` for `app`. The outcome arrives as
+    /// [`Event::SendDone`] or [`Event::SendFailed`].
+    pub fn send(
+        &mut self,
+        now: Instant,
+        app: AppId,
+        dest: NodeId,
+        data: &[u8],
+    ) -> Result<SendId, SendError> {
+        if dest == self.id || self.peers.is_banned(&dest) {
+            return Err(SendError::BadDestination);
+        }
+        self.enqueue(now, app, Some(dest), data)
+    }
+
+    /// Send `data` to every neighbour, without acknowledgements (as many frames as needed).
+    pub fn broadcast(
+        &mut self,
+        now: Instant,
+        app: AppId,
+        data: &[u8],
+    ) -> Result<SendId, SendError> {
+        self.enqueue(now, app, None, data)
+    }
+
+    fn enqueue(
+        &mut self,
+        now: Instant,
+        app: AppId,
+        dest: Option<NodeId>,
+        data: &[u8],
+    ) -> Result<SendId, SendError> {
+        if !self.apps.contains(&app) {
+            return Err(SendError::UnknownApp);
+        }
+        if data.len() > self.config.max_transfer {
+            return Err(SendError::TooLarge);
+        }
+        if self.outbound.is_full() {
+            return Err(SendError::Busy);
+        }
+        let header = PackageRepr::for_payload(app, data).map_err(|_| SendError::TooLarge)?;
+        let len = hyphae_wire::package::HEADER_LEN + data.len();
+        let region = self.out_arena.alloc(len).ok_or(SendError::Busy)?;
+        let buf = self.out_arena.get_mut(region);
+        // The region is exactly HEADER_LEN + data.len() bytes.
+        let _ = header.emit(buf);
+        buf[hyphae_wire::package::HEADER_LEN..].copy_from_slice(data);
+        let send = SendId(self.next_send);
+        self.next_send = self.next_send.wrapping_add(1);
+        let id = if dest.is_some() {
+            self.next_transfer & 0x7fff
+        } else {
+            self.next_transfer | 0x8000
+        };
+        self.next_transfer = self.next_transfer.wrapping_add(1);
+        let t = OutTransfer::new(
+            send,
+            app,
+            dest,
+            id,
+            region,
+            now,
+            self.config.rto_initial,
+            self.config.effective_window(),
+        );
+        // Cannot fail: checked `is_full` above.
+        let _ = self.outbound.push(t);
+        self.activate(now);
+        Ok(send)
+    }
+
+    /// Copy a delivered payload into `buf` and release it. Returns its length, or `None` if the
+    /// delivery is unknown (already taken or reclaimed) or `buf` is too short (then it stays).
+    pub fn take_delivery(&mut self, id: DeliveryId, buf: &mut [u8]) -> Option<usize> {
+        let i = self.deliveries.iter().position(|d| d.id == id)?;
+        let d = self.deliveries[i];
+        let out = buf.get_mut(..d.len)?;
+        out.copy_from_slice(&self.in_arena.get(d.region)[d.offset..d.offset + d.len]);
+        self.in_arena.free(d.region);
+        self.deliveries.swap_remove(i);
+        Some(d.len)
+    }
+
+    /// Release a delivered payload without reading it.
+    pub fn discard_delivery(&mut self, id: DeliveryId) {
+        if let Some(i) = self.deliveries.iter().position(|d| d.id == id) {
+            self.in_arena.free(self.deliveries.swap_remove(i).region);
+        }
+    }
+
+    /// Tell the node about a link event.
+    pub fn handle_link_event(&mut self, now: Instant, link: LinkId, event: LinkEvent) {
+        let Some(up) = self.link_up.get_mut(usize::from(link.0)) else {
+            return;
+        };
+        match event {
+            LinkEvent::Up(u) => *up = u,
+            LinkEvent::BudgetExhausted => {
+                self.blocked_until =
+                    earliest(self.blocked_until, Some(now + Duration::from_secs(1)));
+            }
+        }
+    }
+
+    /// Run every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.started {
+            self.started = true;
+            let jitter = self
+                .rng
+                .below(self.config.beacon_interval.as_micros() as u64 / 4 + 1);
+            self.next_beacon = now + Duration::from_micros(jitter);
+        }
+        if now >= self.next_beacon {
+            self.queue_beacons(now);
+            let base = self.config.beacon_interval.as_micros() as u64;
+            let jitter = self.rng.below(base / 5 + 1);
+            self.next_beacon = now + Duration::from_micros(base - base / 10 + jitter);
+        }
+        // Peers gone silent.
+        let silence = self.config.beacon_interval * self.config.peer_timeout_beacons;
+        let deadline = now - silence;
+        let events = &mut self.events;
+        let counters = &mut self.counters;
+        self.peers.expire(deadline, |id| {
+            push_event(events, counters, Event::PeerDown(id));
+        });
+        // Application timers.
+        let mut i = 0;
+        while i < self.app_timers.len() {
+            if self.app_timers[i].1 <= now {
+                let (app, _, token) = self.app_timers.swap_remove(i);
+                self.push(Event::Timer { app, token });
+            } else {
+                i += 1;
+            }
+        }
+        self.expire_inbound(now);
+        self.outbound_timers(now);
+        self.activate(now);
+        // Reclaim deliveries the shell never took.
+        let hold = self.config.delivery_hold;
+        let mut i = 0;
+        while i < self.deliveries.len() {
+            if now.saturating_since(self.deliveries[i].created) > hold {
+                let d = self.deliveries.swap_remove(i);
+                self.in_arena.free(d.region);
+                self.counters.drop(crate::event::DropReason::QueueFull);
+            } else {
+                i += 1;
+            }
+        }
+        while self
+            .completed
+            .front()
+            .is_some_and(|c| now.saturating_since(c.at) > self.config.dedup_window)
+        {
+            self.completed.pop_front();
+        }
+        self.check_sleep(now);
+    }
+
+    /// The next instant at which [`Node::handle_timeout`] has work.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.started {
+            return Some(Instant::ZERO);
+        }
+        let mut t = Some(self.next_beacon);
+        if let Some(o) = self.peers.oldest() {
+            let silence = self.config.beacon_interval * self.config.peer_timeout_beacons;
+            t = earliest(t, Some(o + silence + Duration::from_micros(1)));
+        }
+        for (_, at, _) in &self.app_timers {
+            t = earliest(t, Some(*at));
+        }
+        for tr in &self.outbound {
+            t = earliest(t, self.out_deadline(tr));
+        }
+        for tr in &self.inbound {
+            t = earliest(t, tr.ack_due);
+            t = earliest(t, Some(tr.last_activity + self.inbound_lifetime(tr)));
+        }
+        for d in &self.deliveries {
+            t = earliest(t, Some(d.created + self.config.delivery_hold));
+        }
+        if let Some(c) = self.completed.front() {
+            t = earliest(t, Some(c.at + self.config.dedup_window));
+        }
+        earliest(t, self.blocked_until)
+    }
+
+    /// The next event for the shell or its applications.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The peer table.
+    pub fn peers(&self) -> &PeerTable<P> {
+        &self.peers
+    }
+
+    /// Ban a node (removed from the peer table; its frames are dropped).
+    pub fn ban(&mut self, id: NodeId) -> bool {
+        self.peers.ban(id)
+    }
+
+    /// Counters for metrics.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Transfers in progress (outbound, inbound).
+    pub fn transfers(&self) -> (usize, usize) {
+        (self.outbound.len(), self.inbound.len())
+    }
+
+    /// Bytes of the inbound budget in use.
+    pub fn inbound_bytes(&self) -> usize {
+        self.in_arena.used()
+    }
+
+    /// Airtime spent on `link` so far, and the credit left in its duty-cycle budget.
+    pub fn airtime(&self, link: LinkId) -> Option<(Duration, Duration)> {
+        let l = self.links.get(usize::from(link.0))?;
+        Some((Duration::from_micros(l.airtime_used_us), l.credit()))
+    }
+
+    /// Frames waiting in the control queue.
+    pub fn queue_depth(&self) -> usize {
+        self.control.len()
+    }
+
+    fn push(&mut self, e: Event) {
+        push_event(&mut self.events, &mut self.counters, e);
+    }
+
+    fn fail(&mut self, index: usize, reason: FailReason, at: Option<NodeId>) {
+        let t = self.outbound.swap_remove(index);
+        self.out_arena.free(t.region);
+        self.counters.sends_failed += 1;
+        self.push(Event::SendFailed {
+            id: t.send,
+            app: t.app,
+            reason,
+            at,
+        });
+    }
+
+    fn succeed(&mut self, index: usize) {
+        let t = self.outbound.swap_remove(index);
+        self.out_arena.free(t.region);
+        self.counters.sends_done += 1;
+        self.push(Event::SendDone {
+            id: t.send,
+            app: t.app,
+        });
+    }
+
+    fn out_deadline(&self, t: &OutTransfer) -> Option<Instant> {
+        match t.state {
+            OutState::WaitRoute => Some(t.created + self.config.route_wait),
+            OutState::Waking { next_probe, .. } => Some(next_probe),
+            OutState::Active => {
+                let give_up = t.last_progress + self.config.transfer_timeout;
+                let rto = t
+                    .oldest_outstanding()
+                    .map(|s| s + t.current_rto(self.config.rto_max));
+                earliest(Some(give_up), rto)
+            }
+        }
+    }
+
+    fn inbound_lifetime(&self, t: &InTransfer) -> Duration {
+        if t.broadcast {
+            self.config.transfer_timeout
+        } else {
+            self.config.resume_window
+        }
+    }
+
+    /// Timers of outbound transfers: route wait, wake probes, RTO, give-up.
+    fn outbound_timers(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.outbound.len() {
+            let t = &mut self.outbound[i];
+            match t.state {
+                OutState::WaitRoute => {
+                    if now.saturating_since(t.created) >= self.config.route_wait {
+                        self.fail(i, FailReason::Unreachable, None);
+                        continue;
+                    }
+                }
+                OutState::Waking {
+                    attempts,
+                    next_probe,
+                } => {
+                    if now >= next_probe {
+                        if attempts >= self.config.wake_attempts {
+                            self.fail(i, FailReason::Unreachable, None);
+                            continue;
+                        }
+                        t.state = OutState::Waking {
+                            attempts: attempts + 1,
+                            next_probe: now + self.config.wake_probe_interval,
+                        };
+                        if let Some(dest) = t.dest {
+                            self.queue_status(dest, false, 0);
+                        }
+                    }
+                }
+                OutState::Active => {
+                    if now.saturating_since(t.last_progress) >= self.config.transfer_timeout {
+                        self.fail(i, FailReason::TimedOut, None);
+                        continue;
+                    }
+                    if let Some(s) = t.oldest_outstanding()
+                        && now >= s + t.current_rto(self.config.rto_max)
+                    {
+                        t.on_rto();
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Move waiting transfers forward: find routes, decide single vs fragments, wake sleepers.
+    fn activate(&mut self, now: Instant) {
+        for i in 0..self.outbound.len() {
+            if self.outbound[i].state != OutState::WaitRoute {
+                continue;
+            }
+            let dest = self.outbound[i].dest;
+            let (mtu, routed_len) = match dest {
+                None => match self
+                    .links
+                    .iter()
+                    .filter(|l| l.info.broadcast)
+                    .map(|l| l.info.mtu)
+                    .min()
+                {
+                    Some(mtu) => (mtu, 0),
+                    None => continue,
+                },
+                Some(d) => match self.route_to(&d) {
+                    Some(r) => (self.links[usize::from(r.link.0)].info.mtu, r.header_len),
+                    None => continue,
+                },
+            };
+            let t = &mut self.outbound[i];
+            let content = t.region.len as usize;
+            let payload = content - hyphae_wire::package::HEADER_LEN;
+            let single_cap = mtu.saturating_sub(
+                hyphae_wire::sizes::frame_overhead(false)
+                    + routed_len
+                    + hyphae_wire::single::HEADER_LEN,
+            );
+            if payload <= single_cap {
+                t.single = true;
+                t.count = 1;
+            } else {
+                let mut cap = hyphae_wire::sizes::fragment_capacity(mtu, routed_len, false, 1);
+                let mut count = content.div_ceil(cap.max(1));
+                if count > 256 {
+                    cap = hyphae_wire::sizes::fragment_capacity(mtu, routed_len, false, 300);
+                    count = content.div_ceil(cap.max(1));
+                }
+                if cap == 0 || count > transfer::MAX_FRAGMENTS as usize {
+                    let _ = t;
+                    self.fail(i, FailReason::TooLarge, None);
+                    return self.activate(now);
+                }
+                t.frag_len = cap as u16;
+                t.count = count as u32;
+            }
+            t.last_progress = now;
+            let sleepy = dest.and_then(|d| self.peers.get(&d)).is_some_and(|p| {
+                p.caps & hyphae_wire::beacon::Capabilities::SLEEPY != 0
+                    && now.saturating_since(p.last_seen) > self.config.peer_awake_assumption
+                    && now >= p.awake_until
+            });
+            t.state = if sleepy {
+                OutState::Waking {
+                    attempts: 0,
+                    next_probe: now,
+                }
+            } else {
+                OutState::Active
+            };
+        }
+    }
+
+    fn check_sleep(&mut self, now: Instant) {
+        if !self.config.sleepy {
+            return;
+        }
+        let busy = !self.outbound.is_empty()
+            || !self.inbound.is_empty()
+            || !self.control.is_empty()
+            || now < self.awake_until;
+        if busy {
+            self.sleep_announced = None;
+            return;
+        }
+        let until = self.next_beacon;
+        if self.sleep_announced != Some(until) {
+            self.sleep_announced = Some(until);
+            self.push(Event::MaySleepUntil(until));
+        }
+    }
+}
+
+/// Transfer ids with bit 15 set belong to broadcast transfers, which are never acknowledged.
+pub(crate) fn is_broadcast_transfer(id: u16) -> bool {
+    id & 0x8000 != 0
+}
+
+fn push_event(events: &mut heapless::Deque<Event, EVENT_QUEUE>, counters: &mut Counters, e: Event) {
+    if events.push_back(e).is_err() {
+        // Never silently: the oldest event is dropped and counted.
+        events.pop_front();
+        counters.events_dropped += 1;
+        let _ = events.push_back(e);
+    }
+}
+
+/// Where a frame to some node goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route {
+    pub(crate) link: LinkId,
+    pub(crate) to: LinkAddr,
+    /// Bytes of routing header (0 when the destination is a neighbour).
+    pub(crate) header_len: usize,
+}
+
+impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
+    Node<P, T, IN, OUT, M>
+{
+    /// The next hop towards `dest`: the neighbour itself, else a static route.
+    pub(crate) fn route_to(&self, dest: &NodeId) -> Option<Route> {
+        let up = |l: LinkId| self.link_up.get(usize::from(l.0)).copied().unwrap_or(false);
+        if let Some((link, to)) = self.peers.get(dest).and_then(|p| p.route())
+            && up(link)
+        {
+            return Some(Route {
+                link,
+                to,
+                header_len: 0,
+            });
+        }
+        let via = self.routes.iter().find(|(d, _)| d == dest)?.1;
+        let (link, to) = self.peers.get(&via)?.route()?;
+        up(link).then_some(Route {
+            link,
+            to,
+            // Full node-id addresses both ways until coordinates exist: 3 + 9 + 9.
+            header_len: hyphae_wire::routing::FIXED_LEN + 18,
+        })
+    }
+
+    /// Deliver a payload held in `region` at `offset..offset + len`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn deliver(
+        &mut self,
+        now: Instant,
+        app: AppId,
+        from: NodeId,
+        region: Region,
+        offset: usize,
+        len: usize,
+        broadcast: bool,
+    ) {
+        let id = DeliveryId(self.next_delivery);
+        self.next_delivery = self.next_delivery.wrapping_add(1);
+        if self
+            .deliveries
+            .push(DeliveryRec {
+                id,
+                region,
+                offset,
+                len,
+                created: now,
+            })
+            .is_err()
+        {
+            self.in_arena.free(region);
+            self.counters.drop(crate::event::DropReason::QueueFull);
+            return;
+        }
+        self.counters.delivered += 1;
+        self.push(Event::Delivered(Delivery {
+            id,
+            app,
+            from,
+            len,
+            broadcast,
+        }));
+    }
+
+    pub(crate) fn remember_completed(&mut self, from: NodeId, id: u16, count: u32, now: Instant) {
+        if self.completed.is_full() {
+            self.completed.pop_front();
+        }
+        let _ = self.completed.push_back(Completed {
+            from,
+            id,
+            count,
+            at: now,
+        });
+    }
+
+    pub(crate) fn completed_count(&self, from: &NodeId, id: u16) -> Option<u32> {
+        self.completed
+            .iter()
+            .find(|c| c.from == *from && c.id == id)
+            .map(|c| c.count)
+    }
+
+    /// Deliver what the shell gave `rx` meta for; see `rx.rs`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        from: LinkAddr,
+        meta: RxMeta,
+        bytes: &[u8],
+    ) {
+        self.receive(now, link, from, meta, bytes);
+    }
+}

@@ -1,0 +1,466 @@
+//! Per-transfer state of the sequencer: the sender's sliding window with selective
+//! acknowledgements, RTT estimation and back-off, and the receiver's reassembly window.
+
+use core::time::Duration;
+
+use hyphae_wire::{AppId, NodeId};
+
+use crate::arena::Region;
+use crate::event::SendId;
+use crate::time::Instant;
+
+/// Most fragments in flight per outbound transfer.
+pub const MAX_WINDOW: usize = 64;
+/// Receive window tracked per inbound transfer, in fragments beyond the base.
+pub(crate) const RECV_WINDOW: u32 = 256;
+/// Later fragments acknowledged before an earlier one counts as lost regardless of time.
+pub(crate) const REORDER_FRAGMENTS: u32 = 3;
+/// Largest fragment count per transfer (the Ack base field is 16 bits).
+pub(crate) const MAX_FRAGMENTS: u32 = 65_535;
+
+/// What an outbound transfer waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutState {
+    /// No route yet; fails `Unreachable` after `route_wait`.
+    WaitRoute,
+    /// Waking a sleepy destination with request-node-status.
+    Waking { attempts: u8, next_probe: Instant },
+    /// Sending.
+    Active,
+}
+
+/// A blob being sent.
+#[derive(Debug, Clone)]
+pub(crate) struct OutTransfer {
+    pub(crate) send: SendId,
+    pub(crate) app: AppId,
+    /// `None` for a broadcast.
+    pub(crate) dest: Option<NodeId>,
+    pub(crate) id: u16,
+    /// Package header followed by the payload.
+    pub(crate) region: Region,
+    pub(crate) state: OutState,
+    pub(crate) created: Instant,
+    pub(crate) last_progress: Instant,
+    /// Sent as one Single frame (payload only), decided at activation.
+    pub(crate) single: bool,
+    pub(crate) count: u32,
+    pub(crate) frag_len: u16,
+    /// Every fragment below `base` is acknowledged.
+    pub(crate) base: u32,
+    /// Next fragment never sent.
+    pub(crate) next_new: u32,
+    /// Bits relative to `base`.
+    pub(crate) acked: u64,
+    pub(crate) lost: u64,
+    pub(crate) sent_at: [Instant; MAX_WINDOW],
+    pub(crate) tx_count: [u8; MAX_WINDOW],
+    pub(crate) srtt_us: u64,
+    pub(crate) rttvar_us: u64,
+    pub(crate) rto: Duration,
+    pub(crate) backoff: u32,
+    pub(crate) cwnd: u16,
+    /// Receiver's advertised window.
+    pub(crate) peer_window: u16,
+    /// Broadcast progress: fragments × repeats × links emitted.
+    pub(crate) bcast_pos: u32,
+}
+
+impl OutTransfer {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        send: SendId,
+        app: AppId,
+        dest: Option<NodeId>,
+        id: u16,
+        region: Region,
+        now: Instant,
+        rto: Duration,
+        cwnd: u16,
+    ) -> Self {
+        Self {
+            send,
+            app,
+            dest,
+            id,
+            region,
+            state: OutState::WaitRoute,
+            created: now,
+            last_progress: now,
+            single: false,
+            count: 0,
+            frag_len: 0,
+            base: 0,
+            next_new: 0,
+            acked: 0,
+            lost: 0,
+            sent_at: [Instant::ZERO; MAX_WINDOW],
+            tx_count: [0; MAX_WINDOW],
+            srtt_us: 0,
+            rttvar_us: 0,
+            rto,
+            backoff: 0,
+            cwnd,
+            peer_window: MAX_WINDOW as u16,
+            bcast_pos: 0,
+        }
+    }
+
+    fn bit(index: u32, base: u32) -> Option<u64> {
+        let off = index.checked_sub(base)?;
+        (off < MAX_WINDOW as u32).then(|| 1u64 << off)
+    }
+
+    /// Whether every fragment is acknowledged.
+    pub(crate) fn complete(&self) -> bool {
+        self.count > 0 && self.base >= self.count
+    }
+
+    /// Fragments sent and neither acknowledged nor marked lost.
+    pub(crate) fn outstanding(&self) -> impl Iterator<Item = u32> + '_ {
+        (self.base..self.next_new).filter(move |&i| {
+            Self::bit(i, self.base).is_some_and(|b| self.acked & b == 0 && self.lost & b == 0)
+        })
+    }
+
+    /// The next fragment to send: the lowest lost one, else a new one inside the window.
+    pub(crate) fn next_fragment(&self) -> Option<u32> {
+        if self.lost != 0 {
+            return Some(self.base + self.lost.trailing_zeros());
+        }
+        let window = u32::from(self.cwnd.min(self.peer_window).max(1));
+        (self.next_new < self.count && self.next_new < self.base + window).then_some(self.next_new)
+    }
+
+    /// Record that fragment `index` was sent at `now`.
+    pub(crate) fn on_sent(&mut self, index: u32, now: Instant) -> bool {
+        let Some(b) = Self::bit(index, self.base) else {
+            return false;
+        };
+        let slot = (index % MAX_WINDOW as u32) as usize;
+        let retransmission = self.lost & b != 0 || index < self.next_new;
+        self.lost &= !b;
+        self.sent_at[slot] = now;
+        self.tx_count[slot] = if retransmission {
+            self.tx_count[slot].saturating_add(1)
+        } else {
+            1
+        };
+        if index >= self.next_new {
+            self.next_new = index + 1;
+        }
+        retransmission
+    }
+
+    /// Oldest send time among outstanding fragments.
+    pub(crate) fn oldest_outstanding(&self) -> Option<Instant> {
+        self.outstanding()
+            .map(|i| self.sent_at[(i % MAX_WINDOW as u32) as usize])
+            .min()
+    }
+
+    /// Apply an acknowledgement: `base` and a bitmap of received fragments beyond it.
+    /// Returns whether anything new was acknowledged.
+    pub(crate) fn on_ack(
+        &mut self,
+        now: Instant,
+        ack_base: u32,
+        bitmap: &[u8],
+        window: u8,
+        rto_min: Duration,
+        rto_max: Duration,
+    ) -> bool {
+        let mut newest_acked: Option<u32> = None;
+        let mut progress = false;
+        let mut mark = |this: &mut Self, i: u32| {
+            if let Some(b) = Self::bit(i, this.base)
+                && i < this.next_new
+                && this.acked & b == 0
+            {
+                this.acked |= b;
+                this.lost &= !b;
+                progress = true;
+                newest_acked = Some(newest_acked.map_or(i, |n: u32| n.max(i)));
+            }
+        };
+        let upto = ack_base.min(self.next_new);
+        for i in self.base..upto {
+            mark(self, i);
+        }
+        for (j, byte) in bitmap.iter().enumerate() {
+            for k in 0..8 {
+                if byte & (1 << k) != 0 {
+                    mark(self, ack_base + (j as u32) * 8 + k);
+                }
+            }
+        }
+        self.peer_window = u16::from(window.max(1));
+        // RTT sample from the newest fragment acknowledged by this ack, if it was sent once.
+        if let Some(n) = newest_acked {
+            let slot = (n % MAX_WINDOW as u32) as usize;
+            if self.tx_count[slot] == 1 {
+                self.rtt_sample(now.saturating_since(self.sent_at[slot]), rto_min, rto_max);
+            }
+            // Loss detection (RACK-like): a fragment still unacknowledged that was sent before
+            // the newest acknowledged one is lost if it was sent more than a quarter RTT
+            // earlier, or if at least `REORDER_FRAGMENTS` later fragments were acknowledged.
+            let newest_sent = self.sent_at[slot];
+            let cutoff = newest_sent - Duration::from_micros(self.srtt_us / 4);
+            for i in self.base..self.next_new {
+                if let Some(b) = Self::bit(i, self.base) {
+                    let s = self.sent_at[(i % MAX_WINDOW as u32) as usize];
+                    let unresolved = self.acked & b == 0 && self.lost & b == 0;
+                    let by_time = s < cutoff;
+                    let by_count = i + REORDER_FRAGMENTS <= n && s <= newest_sent;
+                    if unresolved && (by_time || by_count) {
+                        self.lost |= b;
+                    }
+                }
+            }
+        }
+        // Slide.
+        while self.base < self.next_new && self.acked & 1 != 0 {
+            self.acked >>= 1;
+            self.lost >>= 1;
+            self.base += 1;
+        }
+        if progress {
+            self.last_progress = now;
+            self.backoff = 0;
+        }
+        progress
+    }
+
+    /// Mark specific fragments lost (retransmit request).
+    pub(crate) fn mark_lost(&mut self, ack_base: u32, bitmap: &[u8]) {
+        for (j, byte) in bitmap.iter().enumerate() {
+            for k in 0..8 {
+                if byte & (1 << k) != 0 {
+                    let i = ack_base + (j as u32) * 8 + k;
+                    if let Some(b) = Self::bit(i, self.base)
+                        && i < self.next_new
+                        && self.acked & b == 0
+                    {
+                        self.lost |= b;
+                    }
+                }
+            }
+        }
+    }
+
+    fn rtt_sample(&mut self, rtt: Duration, rto_min: Duration, rto_max: Duration) {
+        let r = rtt.as_micros() as u64;
+        if self.srtt_us == 0 {
+            self.srtt_us = r;
+            self.rttvar_us = r / 2;
+        } else {
+            let diff = self.srtt_us.abs_diff(r);
+            self.rttvar_us = (3 * self.rttvar_us + diff) / 4;
+            self.srtt_us = (7 * self.srtt_us + r) / 8;
+        }
+        let rto = Duration::from_micros(self.srtt_us + 4 * self.rttvar_us.max(1000));
+        self.rto = rto.clamp(rto_min, rto_max);
+    }
+
+    /// The retransmission timeout with back-off applied.
+    pub(crate) fn current_rto(&self, rto_max: Duration) -> Duration {
+        let factor = 1u32 << self.backoff.min(6);
+        (self.rto * factor).min(rto_max)
+    }
+
+    /// RTO expired: the oldest outstanding fragment is resent as a probe (with an ack request),
+    /// the window halves and the timeout backs off. The probe's selective acknowledgement tells
+    /// which of the others the receiver still lacks, so an interrupted transfer resumes where it
+    /// stopped instead of resending the whole window.
+    pub(crate) fn on_rto(&mut self) {
+        let probe = self
+            .outstanding()
+            .next()
+            .and_then(|i| Self::bit(i, self.base));
+        if let Some(b) = probe {
+            self.lost |= b;
+        }
+        self.cwnd = (self.cwnd / 2).max(2);
+        self.backoff = self.backoff.saturating_add(1);
+    }
+}
+
+/// A blob being received.
+#[derive(Debug, Clone)]
+pub(crate) struct InTransfer {
+    pub(crate) from: NodeId,
+    pub(crate) id: u16,
+    pub(crate) broadcast: bool,
+    pub(crate) count: u32,
+    /// Data bytes of every fragment but the last; 0 until a non-last fragment arrived.
+    pub(crate) frag_len: u16,
+    pub(crate) region: Option<Region>,
+    pub(crate) last_len: Option<u16>,
+    pub(crate) base: u32,
+    /// Ring of received bits for `base..base + RECV_WINDOW` (index % RECV_WINDOW).
+    pub(crate) recv: [u64; 4],
+    pub(crate) highest: u32,
+    pub(crate) last_activity: Instant,
+    pub(crate) ack_due: Option<Instant>,
+    pub(crate) ack_now: bool,
+}
+
+impl InTransfer {
+    pub(crate) fn new(from: NodeId, id: u16, count: u32, broadcast: bool, now: Instant) -> Self {
+        Self {
+            from,
+            id,
+            broadcast,
+            count,
+            frag_len: 0,
+            region: None,
+            last_len: None,
+            base: 0,
+            recv: [0; 4],
+            highest: 0,
+            last_activity: now,
+            ack_due: None,
+            ack_now: false,
+        }
+    }
+
+    pub(crate) fn has(&self, i: u32) -> bool {
+        if i < self.base {
+            return true;
+        }
+        if i >= self.base + RECV_WINDOW {
+            return false;
+        }
+        let r = i % RECV_WINDOW;
+        self.recv[(r / 64) as usize] & (1 << (r % 64)) != 0
+    }
+
+    pub(crate) fn set(&mut self, i: u32) {
+        let r = i % RECV_WINDOW;
+        self.recv[(r / 64) as usize] |= 1 << (r % 64);
+        self.highest = self.highest.max(i);
+        while self.base < self.count && self.has(self.base) {
+            let r = self.base % RECV_WINDOW;
+            self.recv[(r / 64) as usize] &= !(1 << (r % 64));
+            self.base += 1;
+        }
+    }
+
+    pub(crate) fn complete(&self) -> bool {
+        self.base >= self.count
+    }
+
+    /// The selective-ack bitmap beyond `base` (up to 32 bytes); returns its length.
+    pub(crate) fn bitmap(&self, out: &mut [u8; 32]) -> usize {
+        *out = [0; 32];
+        if self.highest < self.base {
+            return 0;
+        }
+        let span = (self.highest - self.base + 1).min(256);
+        for off in 0..span {
+            if self.has(self.base + off) {
+                out[(off / 8) as usize] |= 1 << (off % 8);
+            }
+        }
+        span.div_ceil(8) as usize
+    }
+
+    /// Total content length once every fragment has arrived.
+    pub(crate) fn content_len(&self) -> usize {
+        let full = (self.count.saturating_sub(1)) as usize * usize::from(self.frag_len);
+        full + usize::from(self.last_len.unwrap_or(self.frag_len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(count: u32) -> OutTransfer {
+        let mut t = OutTransfer::new(
+            SendId(1),
+            AppId(7),
+            Some(NodeId([1; 8])),
+            1,
+            Region { start: 0, len: 0 },
+            Instant::ZERO,
+            Duration::from_millis(100),
+            8,
+        );
+        t.count = count;
+        t.state = OutState::Active;
+        t
+    }
+
+    #[test]
+    fn window_limits_new_fragments() {
+        let mut t = out(20);
+        let mut sent = 0;
+        while let Some(i) = t.next_fragment() {
+            t.on_sent(i, Instant::from_millis(1));
+            sent += 1;
+        }
+        assert_eq!(sent, 8);
+        assert_eq!(t.outstanding().count(), 8);
+    }
+
+    #[test]
+    fn selective_ack_marks_gaps_lost_and_slides() {
+        let mut t = out(20);
+        for i in 0..8 {
+            t.on_sent(i, Instant::from_millis(u64::from(i)));
+        }
+        // Receiver has 0, 1, 3, 4, 5 (bitmap relative to base 2: bits 1, 2 and 3).
+        let progress = t.on_ack(
+            Instant::from_millis(50),
+            2,
+            &[0b1110],
+            32,
+            Duration::from_millis(1),
+            Duration::from_secs(1),
+        );
+        assert!(progress);
+        assert_eq!(t.base, 2);
+        assert_eq!(
+            t.next_fragment(),
+            Some(2),
+            "three later fragments acked: 2 is lost"
+        );
+        assert!(t.on_sent(2, Instant::from_millis(60)));
+        assert!(t.srtt_us > 0);
+    }
+
+    #[test]
+    fn rto_marks_everything_lost_and_backs_off() {
+        let mut t = out(4);
+        for i in 0..4 {
+            t.on_sent(i, Instant::ZERO);
+        }
+        t.on_rto();
+        assert_eq!(t.next_fragment(), Some(0));
+        t.on_sent(0, Instant::from_millis(1));
+        assert_eq!(t.next_fragment(), None, "only the oldest is probed");
+        assert_eq!(
+            t.current_rto(Duration::from_secs(10)),
+            Duration::from_millis(200)
+        );
+    }
+
+    #[test]
+    fn receiver_window_and_bitmap() {
+        let mut r = InTransfer::new(NodeId([2; 8]), 1, 10, false, Instant::ZERO);
+        r.set(1);
+        r.set(3);
+        assert_eq!(r.base, 0);
+        let mut map = [0u8; 32];
+        assert_eq!(r.bitmap(&mut map), 1);
+        assert_eq!(map[0], 0b1010);
+        r.set(0);
+        assert_eq!(r.base, 2);
+        assert!(r.has(1) && !r.has(2) && r.has(3));
+        for i in 2..10 {
+            r.set(i);
+        }
+        assert!(r.complete());
+    }
+}
