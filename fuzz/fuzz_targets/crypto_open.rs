@@ -1,9 +1,9 @@
 //! Any bytes as a received secure frame, credential and management command: the security
-//! header parser, `open_frame` (with every body offset), credential and command verification
+//! header parser, `open_frame` (with every body offset), credential, root claim and command verification
 //! never panic and never accept forged input.
 #![no_main]
 
-use hyphae_crypto::control::CommandVerifier;
+use hyphae_crypto::control::{CommandVerifier, verify_claim};
 use hyphae_crypto::credential::{AdminKeys, Credential};
 use hyphae_crypto::{
     FrameKey, Identity, KeyId, NodeId, Protection, ReplayWindow, SecurityHeader, Suite, open_frame,
@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let mut admins = AdminKeys::<2>::new();
     admins.set(0, *admin.public());
     assert!(Credential::verify(data, &admins, &[0; 32], Some(0)).is_err());
+    assert!(verify_claim(&admins, &[0; 32], Some(0), data).is_err());
     let mut v = CommandVerifier::new(admins);
     assert!(v.verify(&NodeId([2; 8]), &[0; 32], data, Some(0)).is_err());
 });

@@ -6,7 +6,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::credential::AdminKeys;
+use crate::credential::{AdminKeys, CREDENTIAL_LEN, Credential, roles};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, NodeId, PublicIdentity, SIGNATURE_LEN};
 
@@ -88,6 +88,68 @@ pub fn split_signed(signed: &[u8]) -> Result<(&[u8], &[u8; SIGNATURE_LEN])> {
     let (body, sig) = signed.split_at(at);
     let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| Error::Malformed)?;
     Ok((body, sig))
+}
+
+/// Offset of the subject node id in a Tree body (`frames.md` §5.2).
+const TREE_SUBJECT: core::ops::Range<usize> = 4..12;
+/// Tree op of a root claim.
+const TREE_OP_CLAIM: u8 = 1;
+
+/// Bytes a root claim adds to its Tree body: signature and the root's credential.
+pub const CLAIM_OVERHEAD: usize = SIGNATURE_LEN + CREDENTIAL_LEN;
+
+/// Build a self-verifying root claim into `out`: Tree body (op 1, subject = this node) ‖
+/// signature ‖ the root's credential (`security.md` §9). Returns its length.
+pub fn sign_claim(
+    root: &Identity,
+    credential: &Credential,
+    network_id: &[u8; 32],
+    body: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    if body.first() != Some(&TREE_OP_CLAIM) || body.get(TREE_SUBJECT) != Some(&root.node_id().0[..])
+    {
+        return Err(Error::BadValue);
+    }
+    if credential.node_id() != root.node_id() {
+        return Err(Error::IdMismatch);
+    }
+    let len = body.len() + CLAIM_OVERHEAD;
+    let o = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+    o[..body.len()].copy_from_slice(body);
+    let sig = sign_control(Signed::Tree, root, network_id, body);
+    o[body.len()..body.len() + SIGNATURE_LEN].copy_from_slice(&sig);
+    credential.emit(&mut o[body.len() + SIGNATURE_LEN..])?;
+    Ok(len)
+}
+
+/// Verify a root claim as relayed: the credential is admin-signed and grants the
+/// *root-eligible* role, its node is the claim's subject, and the subject signed the body.
+/// Returns the Tree body (to parse with hyphae-wire) and the root's credential.
+pub fn verify_claim<'a, const N: usize>(
+    admins: &AdminKeys<N>,
+    network_id: &[u8; 32],
+    now: Option<u32>,
+    signed: &'a [u8],
+) -> Result<(&'a [u8], Credential)> {
+    let body_len = signed
+        .len()
+        .checked_sub(CLAIM_OVERHEAD)
+        .ok_or(Error::Malformed)?;
+    let (body, rest) = signed.split_at(body_len);
+    let (sig, cred) = rest.split_at(SIGNATURE_LEN);
+    if body.first() != Some(&TREE_OP_CLAIM) {
+        return Err(Error::BadValue);
+    }
+    let subject = body.get(TREE_SUBJECT).ok_or(Error::Malformed)?;
+    let credential = Credential::verify(cred, admins, network_id, now)?;
+    if credential.node_id().0[..] != *subject {
+        return Err(Error::IdMismatch);
+    }
+    credential.check(now, roles::ROOT)?;
+    let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| Error::Malformed)?;
+    verify_control(Signed::Tree, &credential.node, network_id, body, sig)?;
+    Ok((body, credential))
 }
 
 /// Management command envelope header length: admin index (1), sequence (u64), target node id
@@ -249,6 +311,92 @@ mod tests {
         assert_eq!(b, body);
         assert_eq!(s, &sig);
         assert_eq!(split_signed(&signed[..63]), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn root_claims() {
+        let admin = Identity::from_seed(&[1; 32]);
+        let mut admins = AdminKeys::<1>::new();
+        admins.set(0, *admin.public());
+        let root = Identity::from_seed(&[4; 32]);
+        let claim_body = |who: &Identity| {
+            let mut b = [0u8; 13];
+            b[0] = 1;
+            b[2] = 5;
+            b[4..12].copy_from_slice(&who.node_id().0);
+            b
+        };
+        let cred = Credential::issue(
+            &admin,
+            0,
+            &TAG,
+            root.public(),
+            roles::ROUTER | roles::ROOT,
+            500,
+        );
+        let mut out = [0u8; 200];
+        let n = sign_claim(&root, &cred, &TAG, &claim_body(&root), &mut out).unwrap();
+        assert_eq!(n, 13 + 64 + 103);
+        let (body, c) = verify_claim(&admins, &TAG, Some(10), &out[..n]).unwrap();
+        assert_eq!(body, claim_body(&root));
+        assert_eq!(c.node_id(), root.node_id());
+
+        // Forged root claims:
+        // 1. an admitted router without the root role;
+        let plain = Identity::from_seed(&[5; 32]);
+        let pc = Credential::issue(&admin, 0, &TAG, plain.public(), roles::ROUTER, 500);
+        let mut f = [0u8; 200];
+        let m = sign_claim(&plain, &pc, &TAG, &claim_body(&plain), &mut f).unwrap();
+        assert_eq!(
+            verify_claim(&admins, &TAG, Some(10), &f[..m]).unwrap_err(),
+            Error::NotAdmitted
+        );
+        // 2. that router claiming in the root's name with the root's credential attached;
+        let mut f2 = out;
+        f2[13..77].copy_from_slice(&sign_control(
+            Signed::Tree,
+            &plain,
+            &TAG,
+            &claim_body(&root),
+        ));
+        assert_eq!(
+            verify_claim(&admins, &TAG, Some(10), &f2[..n]).unwrap_err(),
+            Error::BadAuth
+        );
+        // 3. the root's signed claim with a bumped epoch (replayed into a new tree state);
+        let mut f3 = out;
+        f3[2] = 6;
+        assert_eq!(
+            verify_claim(&admins, &TAG, Some(10), &f3[..n]).unwrap_err(),
+            Error::BadAuth
+        );
+        // 4. the root's credential attached to someone else's claim body;
+        let mut f4 = out;
+        f4[4..12].copy_from_slice(&plain.node_id().0);
+        assert_eq!(
+            verify_claim(&admins, &TAG, Some(10), &f4[..n]).unwrap_err(),
+            Error::IdMismatch
+        );
+        // 5. expired credential, truncated claim, a non-claim op.
+        assert_eq!(
+            verify_claim(&admins, &TAG, Some(501), &out[..n]).unwrap_err(),
+            Error::NotAdmitted
+        );
+        assert_eq!(
+            verify_claim(&admins, &TAG, None, &out[..100]).unwrap_err(),
+            Error::Malformed
+        );
+        let mut f5 = out;
+        f5[0] = 3;
+        assert_eq!(
+            verify_claim(&admins, &TAG, None, &f5[..n]).unwrap_err(),
+            Error::BadValue
+        );
+        // Signing refuses a body that does not name the signer.
+        assert_eq!(
+            sign_claim(&root, &cred, &TAG, &claim_body(&plain), &mut out).unwrap_err(),
+            Error::BadValue
+        );
     }
 
     #[test]
