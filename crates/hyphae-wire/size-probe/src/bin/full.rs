@@ -26,7 +26,10 @@ extern "C" fn _start() -> ! {
         acc += p.emit(&mut out[..]).unwrap_or(0);
     }
     if let Ok(d) = DeviceRepr::parse(&DevicePacket::new_unchecked(input)) {
-        acc += usize::from(d.emit(&mut DevicePacket::new_unchecked(&mut out[..])).is_ok());
+        acc += usize::from(
+            d.emit(&mut DevicePacket::new_unchecked(&mut out[..]))
+                .is_ok(),
+        );
     }
     let name = core::str::from_utf8(&input[..8]).unwrap_or("x");
     acc += AppId::from_name(name).map_or(0, |a| usize::from(a.get()));
