@@ -7,10 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
-use hyphae_crypto::control::network_id;
+use hyphae_crypto::control::{
+    BROADCAST_TARGET, COMMAND_OVERHEAD, CommandHeader, network_id, sign_command,
+};
 use hyphae_crypto::credential::{AdminKeys, CREDENTIAL_LEN, Credential, NEVER, roles};
 use hyphae_crypto::replay::{FileCounterStore, boot};
-use hyphae_crypto::{FileKeyStore, KeyStore, PublicIdentity};
+use hyphae_crypto::{FileKeyStore, Identity, KeyStore, NodeId, PublicIdentity};
 
 /// Arguments of `hyphae security`.
 #[derive(Debug, clap::Args)]
@@ -55,6 +57,29 @@ enum What {
         /// Expiry in seconds of network time (default: never).
         #[arg(long)]
         expiry: Option<u32>,
+    },
+    /// Sign a management command (`security.md` §11); prints the envelope in hex.
+    Command {
+        /// The admin's key file.
+        #[arg(long)]
+        admin_key: PathBuf,
+        /// Index of this admin key in the nodes' configuration.
+        #[arg(long, default_value_t = 0)]
+        admin_index: u8,
+        /// Network name.
+        #[arg(long)]
+        network: String,
+        /// Target node id (16 hex digits) or `all`.
+        #[arg(long)]
+        target: String,
+        /// Sequence, strictly increasing per admin (default: milliseconds since the Unix epoch).
+        #[arg(long)]
+        sequence: Option<u64>,
+        /// Last second (network time) the command may run (default: none).
+        #[arg(long)]
+        expiry: Option<u32>,
+        /// Command payload as text.
+        payload: String,
     },
     /// Verify a credential (hex) against an admin public key.
     Verify {
@@ -142,6 +167,14 @@ fn role_names(r: u8) -> String {
     names.join(",")
 }
 
+fn load_identity(path: &std::path::Path) -> Result<Identity> {
+    let seed = FileKeyStore::new(path)
+        .load()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?
+        .ok_or_else(|| anyhow!("{}: no key (run keygen)", path.display()))?;
+    Ok(Identity::from_seed(&seed))
+}
+
 pub(crate) fn run(args: &Args) -> Result<()> {
     match &args.what {
         What::Keygen { key } => {
@@ -168,11 +201,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             roles,
             expiry,
         } => {
-            let seed = FileKeyStore::new(admin_key)
-                .load()
-                .map_err(|e| anyhow!("{}: {e}", admin_key.display()))?
-                .ok_or_else(|| anyhow!("{}: no key (run keygen)", admin_key.display()))?;
-            let admin = hyphae_crypto::Identity::from_seed(&seed);
+            let admin = load_identity(admin_key)?;
             let node = PublicIdentity::from_bytes(&unhex::<32>(public_key)?)
                 .map_err(|e| anyhow!("public key: {e}"))?;
             let c = Credential::issue(
@@ -186,6 +215,46 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             let mut buf = [0u8; CREDENTIAL_LEN];
             c.emit(&mut buf).map_err(|e| anyhow!("{e}"))?;
             println!("{}", hex(&buf));
+        }
+        What::Command {
+            admin_key,
+            admin_index,
+            network,
+            target,
+            sequence,
+            expiry,
+            payload,
+        } => {
+            let admin = load_identity(admin_key)?;
+            let target = if target == "all" {
+                BROADCAST_TARGET
+            } else {
+                NodeId(unhex::<8>(target)?)
+            };
+            let sequence = match sequence {
+                Some(s) => *s,
+                None => u64::try_from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_millis(),
+                )?,
+            };
+            let header = CommandHeader {
+                admin: *admin_index,
+                sequence,
+                target,
+                expiry: expiry.unwrap_or(u32::MAX),
+            };
+            let mut out = vec![0u8; COMMAND_OVERHEAD + payload.len()];
+            let n = sign_command(
+                &admin,
+                &header,
+                &network_id(network.as_bytes()),
+                payload.as_bytes(),
+                &mut out,
+            )
+            .map_err(|e| anyhow!("{e}"))?;
+            println!("{}", hex(&out[..n]));
         }
         What::Verify {
             admin_public_key,

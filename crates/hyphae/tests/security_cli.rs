@@ -119,6 +119,47 @@ fn keygen_issue_verify() {
     ]);
     assert!(!ok);
 
+    // A signed management command for the node verifies there, once.
+    let (ok, cmd, e) = hyphae(&[
+        "security",
+        "command",
+        "--admin-key",
+        admin_key.to_str().unwrap(),
+        "--network",
+        "test-mesh",
+        "--target",
+        field(&node, "node_id"),
+        "--sequence",
+        "7",
+        "reboot",
+    ]);
+    assert!(ok, "{e}");
+    let cmd = cmd.trim();
+    assert_eq!(cmd.len(), 2 * (85 + 6));
+    let bytes: Vec<u8> = (0..cmd.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cmd[i..i + 2], 16).unwrap())
+        .collect();
+    let admin_pk: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&admin_pub[i..i + 2], 16).unwrap())
+        .collect();
+    let node_id: Vec<u8> = (0..16)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&field(&node, "node_id")[i..i + 2], 16).unwrap())
+        .collect();
+    let mut admins = hyphae_crypto::AdminKeys::<1>::new();
+    admins.set(
+        0,
+        hyphae_crypto::PublicIdentity::from_bytes(&admin_pk.try_into().unwrap()).unwrap(),
+    );
+    let mut v = hyphae_crypto::control::CommandVerifier::new(admins);
+    let me = hyphae_crypto::NodeId(node_id.try_into().unwrap());
+    let net = hyphae_crypto::control::network_id(b"test-mesh");
+    let (h, p) = v.verify(&me, &net, &bytes, None).unwrap();
+    assert_eq!((h.sequence, p), (7, &b"reboot"[..]));
+    assert!(v.verify(&me, &net, &bytes, None).is_err());
+
     let (ok, k, _) = hyphae(&["security", "network-key"]);
     assert!(ok);
     assert_eq!(k.trim().len(), 64);
