@@ -1,7 +1,7 @@
 //! Signed control plane and management authorization (`security.md` §9, §11).
 //!
 //! Every signature in hyphae is an Ed25519 signature over a 32-byte digest:
-//! `SHA-256("hyphae/v1/" ‖ label ‖ 0x00 ‖ for each part: len (u16 LE) ‖ part)`. The label
+//! `SHA-256("hyphae/v1/" ‖ label ‖ 0x00 ‖ for each part: len (u32 LE) ‖ part)`. The label
 //! separates domains, so a signature made for one purpose never verifies for another.
 
 use sha2::{Digest, Sha256};
@@ -17,8 +17,9 @@ pub fn digest(label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     h.update(label);
     h.update([0u8]);
     for p in parts {
-        // Parts are bounded by a frame (≤ 1470 B), so the length fits a u16.
-        h.update((p.len() as u16).to_le_bytes());
+        // u32 lengths: a management payload may span a multi-fragment transfer; parts beyond
+        // 4 GiB cannot exist on a microcontroller, and saturating keeps the call total.
+        h.update(u32::try_from(p.len()).unwrap_or(u32::MAX).to_le_bytes());
         h.update(p);
     }
     h.finalize().into()
@@ -284,6 +285,19 @@ mod tests {
     use super::*;
 
     const TAG: [u8; 32] = [7; 32];
+
+    #[test]
+    fn digest_encoding_matches_spec() {
+        // "hyphae/v1/" ‖ "tree" ‖ 00 ‖ 02 00 00 00 ‖ "ab" ‖ 00 00 00 00
+        let mut m = [0u8; 10 + 4 + 1 + 4 + 2 + 4];
+        m[..10].copy_from_slice(b"hyphae/v1/");
+        m[10..14].copy_from_slice(b"tree");
+        m[15] = 2;
+        m[19..21].copy_from_slice(b"ab");
+        let want: [u8; 32] = Sha256::digest(m).into();
+        assert_eq!(digest(b"tree", &[b"ab", b""]), want);
+        assert_ne!(digest(b"tree", &[b"a", b"b"]), want);
+    }
 
     #[test]
     fn control_signatures() {
