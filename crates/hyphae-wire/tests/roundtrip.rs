@@ -235,3 +235,102 @@ proptest! {
         }
     }
 }
+
+/// The view contract: once `new_checked` succeeds, no accessor panics, whatever the bytes.
+fn touch_every_accessor(bytes: &[u8]) {
+    use hyphae_wire::fragment::Form;
+    use hyphae_wire::*;
+    if let Ok(p) = HeaderPacket::new_checked(bytes) {
+        let _ = (p.version(), p.routed(), p.kind(), p.control(), p.flags());
+    }
+    if let Ok(p) = SecurityPacket::new_checked(bytes) {
+        let _ = (p.key_id(), p.counter());
+    }
+    if let Ok(p) = RoutingPacket::new_checked(bytes) {
+        let _ = (
+            p.hop_limit(),
+            p.tree(),
+            p.epoch(),
+            p.addresses(),
+            p.header_len(),
+        );
+    }
+    if let Ok(p) = SinglePacket::new_checked(bytes) {
+        let _ = (p.transfer(), p.app(), p.payload());
+    }
+    for form in [Form::Compact, Form::Large] {
+        if let Ok(p) = FragmentPacket::new_checked(bytes, form) {
+            let _ = (p.transfer(), p.index(), p.last(), p.data());
+        }
+    }
+    if let Ok(p) = AckPacket::new_checked(bytes) {
+        let _ = (p.transfer(), p.base(), p.window(), p.bitmap());
+    }
+    if let Ok(p) = StatusPacket::new_checked(bytes) {
+        let _ = p.awake_ms();
+    }
+    if let Ok(p) = ErrorPacket::new_checked(bytes) {
+        let _ = (p.code(), p.transfer(), p.reporter());
+    }
+    if let Ok(p) = BeaconPacket::new_checked(bytes) {
+        let _ = (
+            p.node(),
+            p.caps(),
+            p.seq(),
+            p.interval(),
+            p.tree_count(),
+            p.lists(),
+        );
+    }
+    if let Ok(p) = TreePacket::new_checked(bytes) {
+        let _ = (p.op(), p.tree(), p.epoch(), p.subject(), p.address());
+    }
+    if let Ok(p) = GossipPacket::new_checked(bytes) {
+        let _ = (
+            p.hops_left(),
+            p.announce(),
+            p.origin(),
+            p.id(),
+            p.topic(),
+            p.payload(),
+        );
+        if p.announce() {
+            let _ = (p.announced_length(), p.announced_digest());
+        }
+    }
+    if let Ok(p) = ServicePacket::new_checked(bytes) {
+        let _ = (p.provider(), p.seq(), p.ttl(), p.count(), p.entries());
+    }
+    if let Ok(p) = TracePacket::new_checked(bytes) {
+        let _ = (p.probe(), p.reply(), p.hops().count());
+    }
+    if let Ok(p) = PackagePacket::new_checked(bytes) {
+        let _ = (p.app(), p.length(), p.crc(), p.payload());
+    }
+    if let Ok(p) = DevicePacket::new_checked(bytes) {
+        let _ = (p.packet_type(), p.flags(), p.header_len(), p.body());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn checked_views_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+        touch_every_accessor(&bytes);
+    }
+
+    #[test]
+    fn every_body_parser_on_arbitrary_bytes(kind in 1u8..=12, control in 0u8..=4,
+                                           bytes in prop::collection::vec(any::<u8>(), 0..120)) {
+        use hyphae_wire::header::{Control, Kind};
+        let kind = Kind::try_from(kind).unwrap();
+        let control = Control::try_from(control).unwrap();
+        if let Ok(b) = Body::parse(kind, control, &bytes) {
+            // Canonical: what parses re-emits to the same bytes.
+            let mut buf = vec![0u8; b.buffer_len()];
+            prop_assert_eq!(b.emit(&mut buf).unwrap(), bytes.len());
+            prop_assert_eq!(&buf, &bytes);
+        }
+    }
+}
