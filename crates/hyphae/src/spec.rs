@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use clap::Subcommand;
 use hyphae_link::LinkKind;
 use hyphae_wire::sizes::{Layout, max_payload};
+use hyphae_wire::{DevicePacket, DeviceRepr, Frame, FrameRepr};
 use serde::Serialize;
 
 /// Arguments of `hyphae spec`.
@@ -21,6 +22,15 @@ enum What {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Decode one frame (or, with --device, one device–gateway packet) given in hex.
+    Decode {
+        /// The bytes in hex; spaces, `|` and `:` separators are ignored.
+        #[arg(required = true)]
+        hex: Vec<String>,
+        /// Decode as a device–gateway packet (`docs/spec/device.md`) instead of a frame.
+        #[arg(long)]
+        device: bool,
     },
 }
 
@@ -86,9 +96,56 @@ fn render(json: bool) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// Bytes from hex text, ignoring separators.
+fn parse_hex(parts: &[String]) -> anyhow::Result<Vec<u8>> {
+    let digits: String = parts
+        .concat()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '|' | ':' | ',' | '\n' | '\t'))
+        .collect();
+    anyhow::ensure!(digits.len().is_multiple_of(2), "odd number of hex digits");
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&digits[i..i + 2], 16)
+                .map_err(|_| anyhow::anyhow!("not hex: {:?}", &digits[i..i + 2]))
+        })
+        .collect()
+}
+
+/// A one-line description of `bytes`, or why they are not a valid frame / packet.
+fn decode(bytes: &[u8], device: bool) -> String {
+    if device {
+        return match DeviceRepr::parse(&DevicePacket::new_unchecked(bytes)) {
+            Ok(p) => format!("{p}"),
+            Err(e) => format!("invalid device packet: {e}"),
+        };
+    }
+    match FrameRepr::parse(bytes) {
+        Ok(f) => format!("{f}"),
+        Err(e) => match Frame::parse(bytes) {
+            // Headers are fine; the body is not plaintext of its kind (e.g. sealed).
+            Ok(split) => format!(
+                "{} {}body {} B at offset {}{}: {e}",
+                split.header,
+                split.routing.map(|r| format!("[{r}] ")).unwrap_or_default(),
+                split.body.len(),
+                split.body_offset,
+                split
+                    .security
+                    .map(|s| format!(", sealed ({s})"))
+                    .unwrap_or_default(),
+            ),
+            Err(e) => format!("invalid frame: {e}"),
+        },
+    }
+}
+
 pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
-    let What::Sizes { json } = args.what;
-    let out = render(json)?;
+    let out = match &args.what {
+        What::Sizes { json } => render(*json)?,
+        What::Decode { hex, device } => decode(&parse_hex(hex)?, *device) + "\n",
+    };
     match io::stdout().lock().write_all(out.as_bytes()) {
         // `hyphae spec sizes | head` is fine.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
@@ -99,6 +156,20 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_the_spec_examples() {
+        let hex = |s: &str| parse_hex(&[s.to_owned()]).unwrap();
+        let routed = hex("61 08 | 27 02 01 | 04 30 F0 51 | 40 01 02 03 04 | 07 00 34 12 | 68 69");
+        assert_eq!(
+            decode(&routed, false),
+            "Single routed [ack-req] [~01020304 -> /3.0.20.1 tree 1 epoch 258 hops 7] single #7 app 1234 2 B"
+        );
+        let publish = hex("31 0B 05 00 04 74 65 6D 70 32 31 2E 35");
+        assert_eq!(decode(&publish, true), "PUBLISH temp 4 B");
+        assert_eq!(decode(&[0x41], false), "invalid frame: frame truncated");
+        assert!(parse_hex(&["6".into()]).is_err());
+    }
 
     #[test]
     fn table_has_a_row_per_link_layout_and_security() {
