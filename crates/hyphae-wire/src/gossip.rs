@@ -38,9 +38,16 @@ pub enum Body<'a> {
     Announce {
         /// Payload length in bytes.
         length: u16,
-        /// First four bytes of SHA-256 over the payload.
+        /// First four bytes of SHA-256 over the payload ([`digest`]).
         digest: [u8; 4],
     },
+}
+
+/// The digest an announcement carries: the first four bytes of SHA-256 over the payload.
+pub fn digest(payload: &[u8]) -> [u8; 4] {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(payload);
+    [d[0], d[1], d[2], d[3]]
 }
 
 packet_view! {
@@ -260,6 +267,12 @@ mod tests {
             Packet::new_checked(&ANNOUNCE[..14]).unwrap_err(),
             Error::Truncated
         );
+    }
+
+    #[test]
+    fn announce_digest() {
+        // SHA-256("abc") = ba7816bf…
+        assert_eq!(digest(b"abc"), [0xba, 0x78, 0x16, 0xbf]);
     }
 
     #[test]
