@@ -68,7 +68,7 @@ impl Default for Config {
             capabilities: Capabilities::ROUTER,
             window: 32,
             ack_every: 8,
-            ack_delay: Duration::from_millis(20),
+            ack_delay: Duration::from_millis(10),
             rto_initial: Duration::from_millis(300),
             rto_min: Duration::from_millis(10),
             rto_max: Duration::from_secs(4),

@@ -191,6 +191,8 @@ pub struct Counters {
     pub drops: [u64; DropReason::COUNT],
     /// Fragments sent again.
     pub retransmissions: u64,
+    /// Retransmission timeouts that fired.
+    pub timeouts: u64,
     /// Frames forwarded for others.
     pub forwarded: u64,
     /// Payloads delivered to applications.

@@ -515,9 +515,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             OutState::Waking { next_probe, .. } => Some(next_probe),
             OutState::Active => {
                 let give_up = t.last_progress + self.config.transfer_timeout;
-                let rto = t
-                    .oldest_outstanding()
-                    .map(|s| s + t.current_rto(self.config.rto_max));
+                let rto = t.rto_deadline(self.config.rto_max, self.config.ack_delay);
                 earliest(Some(give_up), rto)
             }
         }
@@ -566,10 +564,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                         self.fail(i, FailReason::TimedOut, None);
                         continue;
                     }
-                    if let Some(s) = t.oldest_outstanding()
-                        && now >= s + t.current_rto(self.config.rto_max)
+                    if t.rto_deadline(self.config.rto_max, self.config.ack_delay)
+                        .is_some_and(|d| now >= d)
                     {
-                        t.on_rto();
+                        t.on_rto(now);
+                        self.counters.timeouts += 1;
                     }
                 }
             }
@@ -641,6 +640,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 OutState::Active
             };
         }
+    }
+
+    /// Whether this node is congested and asks senders to slow down (the throttle flag on its
+    /// acknowledgements and on frames it forwards): its forwarding/control queue is half full,
+    /// the shell leaves half the delivery slots untaken, or the reassembly budget is above
+    /// `throttle_percent` while several transfers share it (one transfer filling the budget it
+    /// was admitted into is not congestion).
+    pub(crate) fn congested(&self) -> bool {
+        let budget = self.in_arena.used() * 100 > IN * usize::from(self.config.throttle_percent);
+        self.control.len() * 2 >= CONTROL_QUEUE
+            || (T > 1 && self.deliveries.len() * 2 >= T)
+            || (budget && self.inbound.len() > 1)
     }
 
     fn check_sleep(&mut self, now: Instant) {

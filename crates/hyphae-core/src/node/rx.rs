@@ -192,6 +192,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 .map_or(0, |_| hyphae_wire::security::HEADER_LEN);
         let mut rp = hyphae_wire::routing::Packet::new_unchecked(&mut q.bytes[off..]);
         rp.set_hop_limit(r.hop_limit - 1);
+        if self.congested() {
+            // Tell the ends to slow down: the throttle flag rides on the frames we forward.
+            let mut hp = hyphae_wire::HeaderPacket::new_unchecked(&mut q.bytes[..]);
+            let f = hp.flags().with_throttle(true);
+            hp.set_flags_byte(hp.control(), f);
+        }
         let _ = self.control.push_back(q);
         self.counters.forwarded += 1;
     }
@@ -419,8 +425,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 self.config.rto_max,
             )
         };
+        let holding = throttled_until.is_some_and(|u| now < u);
         if throttle {
-            t.cwnd = (t.cwnd / 2).max(1);
+            // Halve once per hold period, not on every throttled acknowledgement.
+            if !holding {
+                t.cwnd = (t.cwnd / 2).max(2);
+            }
             if let Some(p) = self.peers.get_mut(&origin) {
                 p.throttled_until = now + hold;
             }

@@ -53,12 +53,17 @@ pub(crate) struct OutTransfer {
     /// Bits relative to `base`.
     pub(crate) acked: u64,
     pub(crate) lost: u64,
+    /// Fragments whose last transmission requested an acknowledgement.
+    pub(crate) asked: u64,
     pub(crate) sent_at: [Instant; MAX_WINDOW],
     pub(crate) tx_count: [u8; MAX_WINDOW],
     pub(crate) srtt_us: u64,
     pub(crate) rttvar_us: u64,
     pub(crate) rto: Duration,
     pub(crate) backoff: u32,
+    /// The retransmission timer runs from the later of this and the oldest outstanding send:
+    /// it restarts on acknowledged progress and when it fires (TCP's rule).
+    pub(crate) rto_from: Instant,
     pub(crate) cwnd: u16,
     /// Receiver's advertised window.
     pub(crate) peer_window: u16,
@@ -94,12 +99,14 @@ impl OutTransfer {
             next_new: 0,
             acked: 0,
             lost: 0,
+            asked: 0,
             sent_at: [Instant::ZERO; MAX_WINDOW],
             tx_count: [0; MAX_WINDOW],
             srtt_us: 0,
             rttvar_us: 0,
             rto,
             backoff: 0,
+            rto_from: now,
             cwnd,
             peer_window: MAX_WINDOW as u16,
             bcast_pos: 0,
@@ -133,10 +140,15 @@ impl OutTransfer {
     }
 
     /// Record that fragment `index` was sent at `now`.
-    pub(crate) fn on_sent(&mut self, index: u32, now: Instant) -> bool {
+    pub(crate) fn on_sent(&mut self, index: u32, now: Instant, ask: bool) -> bool {
         let Some(b) = Self::bit(index, self.base) else {
             return false;
         };
+        if ask {
+            self.asked |= b;
+        } else {
+            self.asked &= !b;
+        }
         let slot = (index % MAX_WINDOW as u32) as usize;
         let retransmission = self.lost & b != 0 || index < self.next_new;
         self.lost &= !b;
@@ -152,13 +164,6 @@ impl OutTransfer {
         retransmission
     }
 
-    /// Oldest send time among outstanding fragments.
-    pub(crate) fn oldest_outstanding(&self) -> Option<Instant> {
-        self.outstanding()
-            .map(|i| self.sent_at[(i % MAX_WINDOW as u32) as usize])
-            .min()
-    }
-
     /// Apply an acknowledgement: `base` and a bitmap of received fragments beyond it.
     /// Returns whether anything new was acknowledged.
     pub(crate) fn on_ack(
@@ -171,6 +176,7 @@ impl OutTransfer {
         rto_max: Duration,
     ) -> bool {
         let mut newest_acked: Option<u32> = None;
+        let mut oldest_acked: Option<u32> = None;
         let mut progress = false;
         let mut mark = |this: &mut Self, i: u32| {
             if let Some(b) = Self::bit(i, this.base)
@@ -181,6 +187,7 @@ impl OutTransfer {
                 this.lost &= !b;
                 progress = true;
                 newest_acked = Some(newest_acked.map_or(i, |n: u32| n.max(i)));
+                oldest_acked = Some(oldest_acked.map_or(i, |n: u32| n.min(i)));
             }
         };
         let upto = ack_base.min(self.next_new);
@@ -195,10 +202,14 @@ impl OutTransfer {
             }
         }
         self.peer_window = u16::from(window.max(1));
-        // RTT sample from the newest fragment acknowledged by this ack, if it was sent once.
+        // RTT sample from the newest fragment this ack newly covers, if it was sent once
+        // (Karn) and asked for an acknowledgement (so the receiver answered at once: a fragment
+        // covered late because an earlier ack was lost would inflate the estimate).
+        let _ = oldest_acked;
         if let Some(n) = newest_acked {
             let slot = (n % MAX_WINDOW as u32) as usize;
-            if self.tx_count[slot] == 1 {
+            let asked = Self::bit(n, self.base).is_some_and(|b| self.asked & b != 0);
+            if self.tx_count[slot] == 1 && asked {
                 self.rtt_sample(now.saturating_since(self.sent_at[slot]), rto_min, rto_max);
             }
             // Loss detection (RACK-like): a fragment still unacknowledged that was sent before
@@ -222,10 +233,12 @@ impl OutTransfer {
         while self.base < self.next_new && self.acked & 1 != 0 {
             self.acked >>= 1;
             self.lost >>= 1;
+            self.asked >>= 1;
             self.base += 1;
         }
         if progress {
             self.last_progress = now;
+            self.rto_from = now;
             self.backoff = 0;
         }
         progress
@@ -262,17 +275,34 @@ impl OutTransfer {
         self.rto = rto.clamp(rto_min, rto_max);
     }
 
+    /// When the retransmission timer fires, if anything is outstanding: an RTO after the oldest
+    /// outstanding fragment that asked for an acknowledgement, or after the receiver's delayed
+    /// acknowledgement (`ack_delay`) for one that did not; never earlier than an RTO after the
+    /// last progress or the last firing.
+    pub(crate) fn rto_deadline(&self, rto_max: Duration, ack_delay: Duration) -> Option<Instant> {
+        let oldest = self
+            .outstanding()
+            .map(|i| {
+                let sent = self.sent_at[(i % MAX_WINDOW as u32) as usize];
+                let asked = Self::bit(i, self.base).is_some_and(|b| self.asked & b != 0);
+                if asked { sent } else { sent + ack_delay }
+            })
+            .min()?;
+        Some(oldest.max(self.rto_from) + self.current_rto(rto_max))
+    }
+
     /// The retransmission timeout with back-off applied.
     pub(crate) fn current_rto(&self, rto_max: Duration) -> Duration {
         let factor = 1u32 << self.backoff.min(6);
         (self.rto * factor).min(rto_max)
     }
 
-    /// RTO expired: the oldest outstanding fragment is resent as a probe (with an ack request),
-    /// the window halves and the timeout backs off. The probe's selective acknowledgement tells
+    /// RTO expired: the oldest outstanding fragment is resent as a probe (with an ack request)
+    /// and the timeout backs off. The probe's selective acknowledgement tells
     /// which of the others the receiver still lacks, so an interrupted transfer resumes where it
     /// stopped instead of resending the whole window.
-    pub(crate) fn on_rto(&mut self) {
+    pub(crate) fn on_rto(&mut self, now: Instant) {
+        self.rto_from = now;
         let probe = self
             .outstanding()
             .next()
@@ -280,7 +310,12 @@ impl OutTransfer {
         if let Some(b) = probe {
             self.lost |= b;
         }
-        self.cwnd = (self.cwnd / 2).max(2);
+        // On a radio, a single timeout is mostly a lost frame or acknowledgement, not
+        // congestion (that is signalled by the throttle flag): the window halves only from the
+        // second consecutive timeout on.
+        if self.backoff > 0 {
+            self.cwnd = (self.cwnd / 2).max(2);
+        }
         self.backoff = self.backoff.saturating_add(1);
     }
 }
@@ -397,7 +432,7 @@ mod tests {
         let mut t = out(20);
         let mut sent = 0;
         while let Some(i) = t.next_fragment() {
-            t.on_sent(i, Instant::from_millis(1));
+            t.on_sent(i, Instant::from_millis(1), true);
             sent += 1;
         }
         assert_eq!(sent, 8);
@@ -408,7 +443,7 @@ mod tests {
     fn selective_ack_marks_gaps_lost_and_slides() {
         let mut t = out(20);
         for i in 0..8 {
-            t.on_sent(i, Instant::from_millis(u64::from(i)));
+            t.on_sent(i, Instant::from_millis(u64::from(i)), true);
         }
         // Receiver has 0, 1, 3, 4, 5 (bitmap relative to base 2: bits 1, 2 and 3).
         let progress = t.on_ack(
@@ -426,7 +461,7 @@ mod tests {
             Some(2),
             "three later fragments acked: 2 is lost"
         );
-        assert!(t.on_sent(2, Instant::from_millis(60)));
+        assert!(t.on_sent(2, Instant::from_millis(60), true));
         assert!(t.srtt_us > 0);
     }
 
@@ -434,11 +469,11 @@ mod tests {
     fn rto_marks_everything_lost_and_backs_off() {
         let mut t = out(4);
         for i in 0..4 {
-            t.on_sent(i, Instant::ZERO);
+            t.on_sent(i, Instant::ZERO, true);
         }
-        t.on_rto();
+        t.on_rto(Instant::ZERO);
         assert_eq!(t.next_fragment(), Some(0));
-        t.on_sent(0, Instant::from_millis(1));
+        t.on_sent(0, Instant::from_millis(1), true);
         assert_eq!(t.next_fragment(), None, "only the oldest is probed");
         assert_eq!(
             t.current_rto(Duration::from_secs(10)),

@@ -74,7 +74,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     fn transmit_ack(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let throttle = self.in_arena.used() * 100 > IN * usize::from(self.config.throttle_percent);
+        let throttle = self.congested();
         for i in 0..self.inbound.len() {
             let t = &self.inbound[i];
             if !t.ack_now || t.broadcast {
@@ -193,7 +193,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return None;
         }
         let t = &mut self.outbound[i];
-        if t.on_sent(index, now) {
+        if t.on_sent(index, now, ack) {
             self.counters.retransmissions += 1;
         }
         if let Some(p) = self.peers.get_mut(&dest) {

@@ -2,11 +2,11 @@
 //! (loss, duplication, reordering), with an airtime model of ESP-NOW v1 at 1 Mbit/s
 //! (`RADIOS.md` §1.3). Used by the integration tests and by `examples/bulk.rs`.
 //!
-//! Radio model: every node has one half-duplex-free radio that sends one frame at a time; a frame
-//! occupies the sender's radio for its 802.11b cycle (DIFS + mean back-off + PLCP + MPDU, plus
-//! SIFS + MAC ack for unicast) and arrives at the end of it (plus a random reordering delay).
-//! Hops are independent media (no collisions); loss applies independently per receiver and
-//! frame.
+//! Radio model: every node has one radio that sends one frame at a time; a frame occupies the
+//! medium for its 802.11b cycle (DIFS + mean back-off + PLCP + MPDU, plus SIFS + MAC ack for
+//! unicast) at the sender and at every node in range (carrier sense: they defer), and arrives at
+//! the end of it (plus a random reordering delay). No collisions (hidden terminals are not
+//! modelled); loss applies independently per receiver and frame.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
@@ -206,6 +206,11 @@ impl World {
         let unicast = !t.to.is_broadcast();
         let end = self.now + espnow_cycle(t.len, unicast);
         self.radio_free[i] = end;
+        // Carrier sense: everyone in range hears the medium busy and defers until it is free.
+        for k in 0..self.hears[i].len() {
+            let j = self.hears[i][k];
+            self.radio_free[j] = self.radio_free[j].max(end);
+        }
         self.frames_sent[i] += 1;
         if !self.links_up {
             return;
