@@ -108,6 +108,62 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn lists(&self) -> &[u8] {
         &self.bytes()[field::TREES..]
     }
+    /// The tree entries, decoded from the buffer one at a time (no `Repr` needed). Yields an
+    /// error, then stops, at the first malformed entry.
+    pub fn trees(&self) -> Trees<'_> {
+        Trees {
+            r: Reader::new(self.lists()),
+            left: self.tree_count(),
+        }
+    }
+    /// The application ids, decoded from the buffer (after walking the tree entries).
+    pub fn apps(&self) -> Result<impl Iterator<Item = AppId> + '_> {
+        let mut trees = self.trees();
+        for t in trees.by_ref() {
+            t?;
+        }
+        let mut r = trees.r;
+        let n = usize::from(r.u8()?);
+        if n > MAX_APPS {
+            return Err(Error::BadLength);
+        }
+        let ids = r.take(2 * n)?;
+        Ok(ids
+            .chunks_exact(2)
+            .map(|c| AppId(u16::from_le_bytes([c[0], c[1]]))))
+    }
+}
+
+/// Iterator over the tree entries of a [`Packet`].
+pub struct Trees<'a> {
+    r: Reader<'a>,
+    left: u8,
+}
+
+impl Iterator for Trees<'_> {
+    type Item = Result<TreeEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let entry = (|| {
+            let root = ShortId(self.r.array()?);
+            let epoch = self.r.u16()?;
+            let root_distance = self.r.u8()?;
+            let Address::Coords(coords) = Address::read(&mut self.r)? else {
+                return Err(Error::BadAddress);
+            };
+            Ok(TreeEntry {
+                root,
+                epoch,
+                root_distance,
+                coords,
+            })
+        })();
+        if entry.is_err() {
+            self.left = 0;
+        }
+        Some(entry)
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -220,25 +276,14 @@ impl Repr {
             packet.seq(),
             packet.interval(),
         );
-        let trees = packet.tree_count();
-        let mut r = Reader::new(packet.lists());
-        if usize::from(trees) > MAX_TREES {
+        if usize::from(packet.tree_count()) > MAX_TREES {
             return Err(Error::BadLength);
         }
-        for _ in 0..trees {
-            let root = ShortId(r.array()?);
-            let epoch = r.u16()?;
-            let root_distance = r.u8()?;
-            let Address::Coords(coords) = Address::read(&mut r)? else {
-                return Err(Error::BadAddress);
-            };
-            b.push_tree(TreeEntry {
-                root,
-                epoch,
-                root_distance,
-                coords,
-            })?;
+        let mut trees = packet.trees();
+        for t in trees.by_ref() {
+            b.push_tree(t?)?;
         }
+        let mut r = trees.r;
         let apps = r.u8()?;
         if usize::from(apps) > MAX_APPS {
             return Err(Error::BadLength);
@@ -348,6 +393,14 @@ mod tests {
         assert_eq!(b, repr());
         assert!(b.caps.has(Capabilities::GATEWAY));
         assert_eq!(b.apps().count(), 2);
+        let mut trees = p.trees();
+        assert_eq!(trees.next(), Some(Ok(b.trees()[0])));
+        assert_eq!(trees.next(), None);
+        let apps: [u16; 2] = {
+            let mut it = p.apps().unwrap().map(AppId::get);
+            [it.next().unwrap(), it.next().unwrap()]
+        };
+        assert_eq!(apps, [0x1234, 0x5678]);
         let mut long = [0u8; 28];
         long[..27].copy_from_slice(&BEACON);
         assert_eq!(

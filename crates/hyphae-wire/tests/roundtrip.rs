@@ -281,6 +281,10 @@ fn touch_every_accessor(bytes: &[u8]) {
             p.tree_count(),
             p.lists(),
         );
+        let _ = p.trees().count();
+        if let Ok(apps) = p.apps() {
+            let _ = apps.count();
+        }
     }
     if let Ok(p) = TreePacket::new_checked(bytes) {
         let _ = (p.op(), p.tree(), p.epoch(), p.subject(), p.address());
