@@ -288,6 +288,31 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_flags_byte(&mut self, control: u8, flags: Flags) {
         self.bytes_mut()[field::FLAGS] = flags.bits() | (control & 0x07);
     }
+    /// Set the version field (masked to two bits).
+    pub fn set_version(&mut self, version: u8) {
+        let b = &mut self.bytes_mut()[field::KIND];
+        *b = (*b & 0x3f) | ((version & 0x03) << 6);
+    }
+    /// Set the routed bit.
+    pub fn set_routed(&mut self, routed: bool) {
+        let b = &mut self.bytes_mut()[field::KIND];
+        *b = (*b & !0x20) | (u8::from(routed) << 5);
+    }
+    /// Set the kind field (masked to five bits).
+    pub fn set_kind(&mut self, kind: u8) {
+        let b = &mut self.bytes_mut()[field::KIND];
+        *b = (*b & 0xe0) | (kind & 0x1f);
+    }
+    /// Set the control code (masked to three bits), keeping the flags.
+    pub fn set_control(&mut self, control: u8) {
+        let b = &mut self.bytes_mut()[field::FLAGS];
+        *b = (*b & 0xf8) | (control & 0x07);
+    }
+    /// Set the flag bits, keeping the control code (e.g. a relay raising `throttle`).
+    pub fn set_flags(&mut self, flags: Flags) {
+        let b = &mut self.bytes_mut()[field::FLAGS];
+        *b = (*b & 0x07) | flags.bits();
+    }
 }
 
 /// The meaning of a common header.
@@ -398,6 +423,22 @@ mod tests {
         let mut buf = [0u8; 2];
         repr.emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(buf, ROUTED_SINGLE);
+    }
+
+    #[test]
+    fn field_setters() {
+        let mut b = [0u8; 2];
+        let mut p = Packet::new_unchecked(&mut b);
+        p.set_version(1);
+        p.set_routed(true);
+        p.set_kind(Kind::Single as u8);
+        p.set_flags(Flags::default().with_ack_requested(true).with_secure(true));
+        p.set_control(0);
+        assert_eq!(b, ROUTED_SINGLE);
+        let mut p = Packet::new_unchecked(&mut b);
+        p.set_routed(false);
+        p.set_flags(Flags::default());
+        assert_eq!(b, [0x41, 0x00]);
     }
 
     #[test]
