@@ -148,9 +148,10 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     started: bool,
 }
 
-/// Capacities for an ESP32-class microcontroller: 32 peers, 8 + 8 transfers, 64 KiB of
-/// reassembly, 16 KiB of outbound buffer, 250-byte frames.
-pub type McuNode = Node<32, 8, 65_536, 16_384, 250>;
+/// Capacities for an ESP32-class microcontroller: 32 peers, 8 + 8 transfers, 66 KiB of
+/// reassembly budget and 66 KiB of outbound buffer (a 64 KiB blob plus its Package header and
+/// the rounding of its last fragment), 250-byte frames.
+pub type McuNode = Node<32, 8, 67_584, 67_584, 250>;
 /// Capacities for a Linux host: 64 peers, 16 + 16 transfers, 1 MiB each way, 1470-byte frames.
 pub type HostNode = Node<64, 16, 1_048_576, 1_048_576, 1470>;
 /// Small capacities for simulating thousands of nodes.
