@@ -1,0 +1,1095 @@
+//! Spanning-tree maintenance: root election, parent choice with diversity, coordinates handed out
+//! by parents, repair, grace periods and leased addresses (`docs/spec/routing.md` §2–§5).
+//!
+//! One [`Router`] per node, driven by the core:
+//! - push: [`Router::on_beacon`], [`Router::on_tree_message`], [`Router::on_neighbour_lost`],
+//!   [`Router::handle_timeout`];
+//! - pull: [`Router::poll_message`], [`Router::beacon_entries`], [`Router::poll_timeout`],
+//!   [`Router::take_beacon_request`]; forwarding decisions live in [`crate::forward`].
+
+use hyphae_wire::address::MAX_DEPTH;
+use hyphae_wire::beacon::TreeEntry;
+use hyphae_wire::tree::Op;
+use hyphae_wire::{Address, Coords, NodeId, ShortId, TreeRepr};
+
+use crate::{Duration, Instant, NeighbourId, epoch_newer, mix64};
+
+/// Root distance advertised by a node without a live path to the root ("poisoned").
+pub const DETACHED: u8 = u8::MAX;
+/// Epoch jump a new root applies over the epoch of the root it replaces.
+pub const EPOCH_ROOT_JUMP: u16 = 0x1000;
+/// Outgoing tree messages the router buffers.
+pub const QUEUE: usize = 16;
+/// Freed child indices held back per tree, so old coordinates are not aliased.
+pub const QUARANTINE: usize = 8;
+
+/// Decides which identities may be roots and how candidates rank (lower wins).
+///
+/// Security binds candidacy to admitted, signed identities by implementing this trait; the
+/// default [`OpenPolicy`] admits everyone with a keyed per-tree rank.
+pub trait RootPolicy {
+    /// The rank of `root` as a candidate for tree `tree`, or `None` if it may not be root.
+    fn rank(&self, tree: u8, root: ShortId) -> Option<u64>;
+}
+
+/// Admits every node; rank = keyed hash of (tree, short id), so each tree gets its own root.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenPolicy {
+    /// Network-wide key of the rank hash.
+    pub key: u64,
+}
+
+impl RootPolicy for OpenPolicy {
+    fn rank(&self, tree: u8, root: ShortId) -> Option<u64> {
+        let id = u64::from(u32::from_le_bytes(root.0));
+        Some(mix64(self.key ^ mix64(id ^ (u64::from(tree) << 40))))
+    }
+}
+
+/// Where a tree message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// One neighbour, unicast.
+    Neighbour(NeighbourId),
+    /// Every neighbour.
+    Broadcast,
+}
+
+/// Tuning of the tree protocol; every timer is a multiple of the beacon interval by default.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// This node's id.
+    pub node: NodeId,
+    /// Trees in use (1..=K).
+    pub trees: u8,
+    /// Own beacon interval; also the root's epoch refresh period.
+    pub beacon_interval: Duration,
+    /// A neighbour is lost after this many beacon intervals of silence.
+    pub lost_after: u8,
+    /// The root is declared dead when the epoch has not advanced for this long.
+    pub root_timeout: Duration,
+    /// Wait after start before claiming a root.
+    pub boot_holdoff: Duration,
+    /// Claims after a root loss are spread over this window by rank (best first).
+    pub claim_spread: Duration,
+    /// A candidate better than the current root claims only after this long attached to it.
+    pub claim_hold: Duration,
+    /// A shorter parent must stay better for this long before re-parenting.
+    pub reparent_hold: Duration,
+    /// Previous coordinates stay valid this long.
+    pub grace: Duration,
+    /// A join request without an answer is abandoned after this long.
+    pub join_timeout: Duration,
+    /// Links below this quality (0..255) are not used as parents.
+    pub min_quality: u8,
+    /// Re-parent for quality only when the new link beats the old by this much.
+    pub quality_margin: u8,
+    /// May this node be a root.
+    pub root_candidate: bool,
+    /// Seed of the node's own pseudo-random choices (epochs, tie-breaks).
+    pub seed: u64,
+}
+
+impl Config {
+    /// Defaults for a node with `interval` between beacons.
+    pub fn new(node: NodeId, interval: Duration) -> Self {
+        Self {
+            node,
+            trees: 3,
+            beacon_interval: interval,
+            lost_after: 3,
+            root_timeout: interval.times(10),
+            boot_holdoff: interval.times(2),
+            claim_spread: interval.times(4),
+            claim_hold: interval.times(120),
+            reparent_hold: interval.times(3),
+            grace: interval.times(5),
+            join_timeout: interval.times(2),
+            min_quality: 32,
+            quality_margin: 48,
+            root_candidate: true,
+            seed: u64::from_le_bytes(node.0),
+        }
+    }
+}
+
+/// What a neighbour advertised for one tree.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NbTree {
+    pub(crate) has: bool,
+    pub(crate) root: ShortId,
+    pub(crate) epoch: u16,
+    pub(crate) dist: u8,
+    pub(crate) coords: Coords,
+    pub(crate) prev: Option<Coords>,
+    pub(crate) prev_until: Instant,
+    /// Index this neighbour holds as our child in the tree.
+    pub(crate) child: Option<u16>,
+    pub(crate) child_since: Instant,
+}
+
+/// One neighbour as the router knows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Neighbour<const K: usize> {
+    pub(crate) id: NeighbourId,
+    pub(crate) node: NodeId,
+    pub(crate) last_heard: Instant,
+    pub(crate) quality: u8,
+    pub(crate) trees: [NbTree; K],
+}
+
+/// This node's state in one tree.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tree {
+    /// Has a position (root, or attached through a parent at some point).
+    pub(crate) placed: bool,
+    pub(crate) is_root: bool,
+    pub(crate) root: ShortId,
+    pub(crate) rank: u64,
+    pub(crate) epoch: u16,
+    pub(crate) epoch_at: Instant,
+    pub(crate) dist: u8,
+    pub(crate) coords: Coords,
+    pub(crate) prev: Option<Coords>,
+    pub(crate) prev_until: Instant,
+    pub(crate) parent: Option<NeighbourId>,
+    pub(crate) index: u16,
+    pub(crate) pending: Option<(NeighbourId, Instant)>,
+    pub(crate) dead: Option<(ShortId, u16)>,
+    pub(crate) claim_at: Option<Instant>,
+    pub(crate) better: Option<(NeighbourId, Instant)>,
+    pub(crate) worse_since: Option<Instant>,
+    /// Our parent advertises no path to the root.
+    pub(crate) upstream_lost: bool,
+    pub(crate) quarantine: [Option<(u16, Instant)>; QUARANTINE],
+}
+
+impl Tree {
+    /// Has a live path to its root right now.
+    pub(crate) fn attached(&self) -> bool {
+        self.is_root || (self.placed && self.parent.is_some())
+    }
+    fn advertised_dist(&self) -> u8 {
+        if self.is_root {
+            0
+        } else if self.parent.is_some() && self.placed && !self.upstream_lost {
+            self.dist
+        } else {
+            DETACHED
+        }
+    }
+    /// Move to `c`; the old position stays valid for `grace` when `keep_prev` (same tree
+    /// instance; after a root change old coordinates mean nothing).
+    fn set_coords(&mut self, now: Instant, grace: Duration, c: Coords, keep_prev: bool) {
+        if !keep_prev {
+            self.prev = None;
+        }
+        if keep_prev && self.placed && self.coords != c {
+            self.prev = Some(self.coords);
+            self.prev_until = now.add(grace);
+        }
+        self.coords = c;
+        self.placed = true;
+    }
+    /// Whether `c` is this node's current or (within grace) previous position.
+    pub(crate) fn holds(&self, now: Instant, c: &Coords) -> bool {
+        (self.placed && self.coords == *c) || self.prev_valid(now).is_some_and(|p| p == *c)
+    }
+    pub(crate) fn prev_valid(&self, now: Instant) -> Option<Coords> {
+        self.prev.filter(|_| now < self.prev_until)
+    }
+}
+
+/// A leased address: coordinates below ours handed to a device that does not join the trees.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<const K: usize> {
+    /// The device.
+    pub node: NodeId,
+    /// Its child index under us in each tree (`None` where we are not placed).
+    pub index: [Option<u16>; K],
+    /// When the lease ends unless renewed.
+    pub until: Instant,
+}
+
+/// Counters of the router's activity (for figures and debugging).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Tree messages queued.
+    pub messages: u32,
+    /// Tree messages dropped because the queue was full.
+    pub queue_drops: u32,
+    /// Times this node changed parent (all trees).
+    pub reparents: u32,
+    /// Times this node's coordinates changed (all trees).
+    pub renumbers: u32,
+    /// Roots declared dead.
+    pub root_losses: u32,
+    /// Times this node became a root.
+    pub claims: u32,
+}
+
+/// The spanning-tree state machine of one node: `K` trees at most, `N` neighbours, `L` leases.
+#[derive(Debug, Clone)]
+pub struct Router<P, const K: usize, const N: usize, const L: usize = 4> {
+    pub(crate) cfg: Config,
+    policy: P,
+    started: Instant,
+    pub(crate) trees: [Tree; K],
+    pub(crate) nbs: [Option<Neighbour<K>>; N],
+    pub(crate) leases: [Option<Lease<K>>; L],
+    queue: [Option<(Dest, TreeRepr)>; QUEUE],
+    beacon_wanted: bool,
+    rng: u64,
+    stats: Stats,
+}
+
+impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K, N, L> {
+    /// A router that starts at `now`, not yet in any tree.
+    pub fn new(cfg: Config, policy: P, now: Instant) -> Self {
+        let mut cfg = cfg;
+        cfg.trees = cfg.trees.clamp(1, K.min(8) as u8);
+        Self {
+            cfg,
+            policy,
+            started: now,
+            trees: [Tree::default(); K],
+            nbs: [None; N],
+            leases: [None; L],
+            queue: [None; QUEUE],
+            beacon_wanted: false,
+            rng: mix64(cfg.seed),
+            stats: Stats::default(),
+        }
+    }
+
+    // ----- push ---------------------------------------------------------------------------
+
+    /// A beacon from neighbour `nb` (node `node`, link quality 0..255) with its tree entries.
+    pub fn on_beacon(
+        &mut self,
+        now: Instant,
+        nb: NeighbourId,
+        node: NodeId,
+        quality: u8,
+        entries: &[TreeEntry],
+    ) {
+        let Some(slot) = self.slot_or_insert(nb, node, quality) else {
+            return;
+        };
+        let grace = self.cfg.grace;
+        if let Some(n) = self.nbs[slot].as_mut() {
+            n.node = node;
+            n.last_heard = now;
+            n.quality = quality;
+            for (t, nt) in n.trees.iter_mut().enumerate() {
+                match entries.get(t) {
+                    Some(e) => {
+                        if nt.has && nt.coords != e.coords {
+                            nt.prev = Some(nt.coords);
+                            nt.prev_until = now.add(grace);
+                        }
+                        nt.has = true;
+                        nt.root = e.root;
+                        nt.epoch = e.epoch;
+                        nt.dist = e.root_distance;
+                        nt.coords = e.coords;
+                    }
+                    None => nt.has = false,
+                }
+            }
+        }
+        for t in 0..self.tree_count() {
+            self.check_child(now, t, slot);
+            if self.trees[t].parent == Some(nb) {
+                self.follow_parent(now, t, slot);
+            }
+            self.evaluate(now, t);
+        }
+    }
+
+    /// A tree message from neighbour `from`.
+    pub fn on_tree_message(&mut self, now: Instant, from: NeighbourId, msg: &TreeRepr) {
+        let t = usize::from(msg.tree);
+        if t >= self.tree_count() {
+            return;
+        }
+        let Address::Coords(addr) = msg.address else {
+            return;
+        };
+        let slot = self.slot(from);
+        match msg.op {
+            Op::JoinRequest => {
+                if let Some(slot) = slot {
+                    self.on_join(now, t, slot, msg.subject);
+                }
+            }
+            Op::Assign => {
+                if let Some(slot) = slot {
+                    self.on_assign(now, t, slot, msg, addr);
+                }
+            }
+            Op::Leave => self.on_leave(now, t, from, msg.subject),
+            Op::Claim => {
+                // A fresh root announces itself: treat it as a beacon entry of that neighbour.
+                if let Some(n) = slot.and_then(|s| self.nbs[s].as_mut()) {
+                    let nt = &mut n.trees[t];
+                    nt.has = true;
+                    nt.root = msg.subject.short();
+                    nt.epoch = msg.epoch;
+                    nt.dist = 0;
+                    nt.coords = addr;
+                    self.evaluate(now, t);
+                }
+            }
+            Op::LeaseRequest => {
+                let _ = self.grant_lease(now, from, msg.subject, self.cfg.grace);
+            }
+            Op::LeaseGrant => {}
+        }
+    }
+
+    /// The core lost neighbour `nb` (link down, or its own liveness timeout).
+    pub fn on_neighbour_lost(&mut self, now: Instant, nb: NeighbourId) {
+        if let Some(slot) = self.slot(nb) {
+            self.remove(now, slot);
+        }
+    }
+
+    /// Advance timers: neighbour expiry, epoch refresh at the root, root loss, claims,
+    /// hysteresis. Call at [`Router::poll_timeout`] or more often.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let lost_after = self
+            .cfg
+            .beacon_interval
+            .times(u64::from(self.cfg.lost_after));
+        for slot in 0..N {
+            if self.nbs[slot].is_some_and(|n| now.since(n.last_heard) > lost_after) {
+                self.remove(now, slot);
+            }
+        }
+        for lease in self.leases.iter_mut() {
+            if lease.is_some_and(|l| now >= l.until) {
+                *lease = None;
+            }
+        }
+        for t in 0..self.tree_count() {
+            self.tick_tree(now, t);
+        }
+    }
+
+    /// Hand a leased address to `node` (reached through neighbour handle `via`) for `span`;
+    /// queues one lease grant per tree where this node is placed. `None` if the table is full.
+    pub fn grant_lease(
+        &mut self,
+        now: Instant,
+        via: NeighbourId,
+        node: NodeId,
+        span: Duration,
+    ) -> Option<usize> {
+        let i = match self
+            .leases
+            .iter()
+            .position(|l| l.is_some_and(|l| l.node == node))
+        {
+            Some(i) => i,
+            None => self.leases.iter().position(Option::is_none)?,
+        };
+        let mut lease = self.leases[i].unwrap_or(Lease {
+            node,
+            index: [None; K],
+            until: now,
+        });
+        lease.until = now.add(span);
+        self.leases[i] = Some(lease);
+        for t in 0..self.tree_count() {
+            if !self.trees[t].placed {
+                continue;
+            }
+            let idx = match lease.index[t] {
+                Some(x) => x,
+                None => match self.free_index(now, t) {
+                    Some(x) => x,
+                    None => continue,
+                },
+            };
+            if let Some(l) = self.leases[i].as_mut() {
+                l.index[t] = Some(idx);
+            }
+            if let Ok(c) = self.trees[t].coords.child(idx) {
+                let msg = self.msg(Op::LeaseGrant, t, node, c);
+                self.push(Dest::Neighbour(via), msg);
+            }
+        }
+        Some(i)
+    }
+
+    // ----- pull ---------------------------------------------------------------------------
+
+    /// The next tree message to send.
+    #[must_use]
+    pub fn poll_message(&mut self) -> Option<(Dest, TreeRepr)> {
+        let i = self.queue.iter().position(Option::is_some)?;
+        self.queue[i].take()
+    }
+
+    /// Whether the router wants a beacon soon (its entries changed); clears the flag.
+    #[must_use]
+    pub fn take_beacon_request(&mut self) -> bool {
+        core::mem::take(&mut self.beacon_wanted)
+    }
+
+    /// Own tree entries for the next beacon: one per tree in use, in tree order. A tree where
+    /// this node has no position yet is advertised detached with empty coordinates.
+    pub fn beacon_entries(&self) -> impl Iterator<Item = TreeEntry> + '_ {
+        self.trees[..self.tree_count()].iter().map(|t| TreeEntry {
+            root: t.root,
+            epoch: t.epoch,
+            root_distance: t.advertised_dist(),
+            coords: t.coords,
+        })
+    }
+
+    /// The earliest time [`Router::handle_timeout`] has work.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        // Conservative: once per beacon interval is always enough; finer timers are checked
+        // against `now` whenever the router runs.
+        let last = self
+            .trees
+            .iter()
+            .map(|t| t.epoch_at)
+            .max()
+            .unwrap_or(self.started);
+        Some(last.add(self.cfg.beacon_interval))
+    }
+
+    // ----- queries ------------------------------------------------------------------------
+
+    /// Trees in use.
+    pub fn tree_count(&self) -> usize {
+        usize::from(self.cfg.trees).min(K)
+    }
+
+    /// This node's current coordinates in tree `t` (`None` if not placed).
+    pub fn coords(&self, t: usize) -> Option<Coords> {
+        self.trees.get(t).filter(|s| s.placed).map(|s| s.coords)
+    }
+
+    /// This node's previous coordinates in tree `t` while their grace period lasts.
+    pub fn previous_coords(&self, now: Instant, t: usize) -> Option<Coords> {
+        self.trees.get(t).and_then(|s| s.prev_valid(now))
+    }
+
+    /// Whether this node has a live path to the root of tree `t`.
+    pub fn is_attached(&self, t: usize) -> bool {
+        self.trees.get(t).is_some_and(Tree::attached)
+    }
+
+    /// Whether this node is the root of tree `t`.
+    pub fn is_root(&self, t: usize) -> bool {
+        self.trees.get(t).is_some_and(|s| s.is_root)
+    }
+
+    /// The root and epoch of tree `t`.
+    pub fn tree_state(&self, t: usize) -> Option<(ShortId, u16)> {
+        self.trees
+            .get(t)
+            .filter(|s| s.placed)
+            .map(|s| (s.root, s.epoch))
+    }
+
+    /// Whether a routing-header `epoch` for tree `t` belongs to this node's tree instance:
+    /// within `window` refreshes of the current epoch, in either direction.
+    pub fn epoch_matches(&self, t: usize, epoch: u16, window: u16) -> bool {
+        self.trees.get(t).is_some_and(|s| {
+            s.placed && {
+                let d = s.epoch.wrapping_sub(epoch);
+                d <= window || d >= 0u16.wrapping_sub(window)
+            }
+        })
+    }
+
+    /// The parent in tree `t`.
+    pub fn parent(&self, t: usize) -> Option<NeighbourId> {
+        self.trees.get(t).and_then(|s| s.parent)
+    }
+
+    /// The active leases.
+    pub fn leases(&self) -> impl Iterator<Item = &Lease<K>> {
+        self.leases.iter().flatten()
+    }
+
+    /// Activity counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Known neighbours.
+    pub fn neighbours(&self) -> impl Iterator<Item = (NeighbourId, NodeId)> + '_ {
+        self.nbs.iter().flatten().map(|n| (n.id, n.node))
+    }
+
+    // ----- internals ----------------------------------------------------------------------
+
+    pub(crate) fn slot(&self, nb: NeighbourId) -> Option<usize> {
+        self.nbs.iter().position(|n| n.is_some_and(|n| n.id == nb))
+    }
+
+    fn slot_or_insert(&mut self, nb: NeighbourId, node: NodeId, quality: u8) -> Option<usize> {
+        if let Some(s) = self.slot(nb) {
+            return Some(s);
+        }
+        let fresh = Neighbour {
+            id: nb,
+            node,
+            last_heard: Instant(0),
+            quality,
+            trees: [NbTree::default(); K],
+        };
+        if let Some(s) = self.nbs.iter().position(Option::is_none) {
+            self.nbs[s] = Some(fresh);
+            return Some(s);
+        }
+        // Full: replace the weakest neighbour that is neither parent nor child, if weaker.
+        let victim = (0..N)
+            .filter(|&s| !self.is_structural(s))
+            .min_by_key(|&s| self.nbs[s].map_or(0, |n| n.quality))?;
+        if self.nbs[victim].is_some_and(|n| n.quality >= quality) {
+            return None;
+        }
+        self.nbs[victim] = Some(fresh);
+        Some(victim)
+    }
+
+    fn is_structural(&self, slot: usize) -> bool {
+        let Some(n) = self.nbs[slot] else {
+            return false;
+        };
+        (0..self.tree_count()).any(|t| {
+            self.trees[t].parent == Some(n.id)
+                || n.trees[t].child.is_some()
+                || self.trees[t].pending.is_some_and(|(p, _)| p == n.id)
+        })
+    }
+
+    fn remove(&mut self, now: Instant, slot: usize) {
+        let Some(n) = self.nbs[slot].take() else {
+            return;
+        };
+        for t in 0..self.tree_count() {
+            if let Some(i) = n.trees[t].child {
+                self.quarantine(now, t, i);
+            }
+            if self.trees[t].pending.is_some_and(|(p, _)| p == n.id) {
+                self.trees[t].pending = None;
+            }
+            if self.trees[t].better.is_some_and(|(p, _)| p == n.id) {
+                self.trees[t].better = None;
+            }
+            if self.trees[t].parent == Some(n.id) {
+                self.trees[t].parent = None;
+                self.beacon_wanted = true;
+            }
+            self.evaluate(now, t);
+        }
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        self.rng = mix64(self.rng);
+        self.rng
+    }
+
+    fn push(&mut self, dest: Dest, msg: TreeRepr) {
+        self.stats.messages += 1;
+        match self.queue.iter().position(Option::is_none) {
+            Some(i) => self.queue[i] = Some((dest, msg)),
+            None => self.stats.queue_drops += 1,
+        }
+    }
+
+    fn msg(&self, op: Op, t: usize, subject: NodeId, c: Coords) -> TreeRepr {
+        TreeRepr {
+            op,
+            tree: t as u8,
+            epoch: self.trees[t].epoch,
+            subject,
+            address: Address::Coords(c),
+        }
+    }
+
+    fn own_rank(&self, t: usize) -> Option<u64> {
+        if !self.cfg.root_candidate {
+            return None;
+        }
+        self.policy.rank(t as u8, self.cfg.node.short())
+    }
+
+    fn quarantine(&mut self, now: Instant, t: usize, index: u16) {
+        let until = now.add(self.cfg.grace);
+        let q = &mut self.trees[t].quarantine;
+        let i = q
+            .iter()
+            .position(|e| e.is_none_or(|(_, u)| now >= u))
+            .unwrap_or_else(|| {
+                // Full: overwrite the entry that expires first.
+                (0..QUARANTINE)
+                    .min_by_key(|&i| q[i].map_or(Instant(0), |(_, u)| u))
+                    .unwrap_or(0)
+            });
+        q[i] = Some((index, until));
+    }
+
+    fn index_used(&self, now: Instant, t: usize, index: u16) -> bool {
+        self.nbs
+            .iter()
+            .flatten()
+            .any(|n| n.trees[t].child == Some(index))
+            || self
+                .leases
+                .iter()
+                .flatten()
+                .any(|l| l.index[t] == Some(index))
+            || self.trees[t]
+                .quarantine
+                .iter()
+                .flatten()
+                .any(|&(i, u)| i == index && now < u)
+    }
+
+    fn free_index(&self, now: Instant, t: usize) -> Option<u16> {
+        (0..=hyphae_wire::address::MAX_CHILD_INDEX).find(|&i| !self.index_used(now, t, i))
+    }
+
+    /// Keep the child table in line with what neighbour `slot` advertises in tree `t`.
+    fn check_child(&mut self, now: Instant, t: usize, slot: usize) {
+        let Some(n) = self.nbs[slot] else {
+            return;
+        };
+        let tree = self.trees[t];
+        let nt = n.trees[t];
+        let under = |base: &Coords| -> Option<u16> {
+            (nt.has
+                && nt.root == tree.root
+                && nt.coords.depth() == base.depth() + 1
+                && base.is_prefix_of(&nt.coords))
+            .then(|| nt.coords.levels().last().copied())
+            .flatten()
+        };
+        let claimed = if tree.placed {
+            under(&tree.coords).or_else(|| tree.prev_valid(now).and_then(|p| under(&p)))
+        } else {
+            None
+        };
+        match nt.child {
+            Some(i) => {
+                let settled = now.since(nt.child_since) > self.cfg.join_timeout;
+                if claimed != Some(i) && settled && nt.has {
+                    self.quarantine(now, t, i);
+                    if let Some(n) = self.nbs[slot].as_mut() {
+                        n.trees[t].child = None;
+                    }
+                }
+            }
+            None => {
+                if let Some(i) = claimed.filter(|_| tree.attached()) {
+                    let nb_parent_is_us = true;
+                    if !self.index_used(now, t, i) && nb_parent_is_us {
+                        // Adopt (we restarted, or our record lapsed).
+                        if let Some(n) = self.nbs[slot].as_mut() {
+                            n.trees[t].child = Some(i);
+                            n.trees[t].child_since = now;
+                        }
+                    } else if nt.dist != DETACHED {
+                        let msg = self.msg(Op::Leave, t, n.node, tree.coords);
+                        self.push(Dest::Neighbour(n.id), msg);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Our parent's beacon: adopt its epoch, root and coordinates.
+    fn follow_parent(&mut self, now: Instant, t: usize, slot: usize) {
+        let Some(n) = self.nbs[slot] else {
+            return;
+        };
+        let e = n.trees[t];
+        if !e.has || e.dist >= DETACHED - 1 {
+            // The parent lost its own path: keep it while we look for a feasible alternative,
+            // and stop offering a path ourselves.
+            if !self.trees[t].upstream_lost {
+                self.trees[t].upstream_lost = true;
+                self.beacon_wanted = true;
+            }
+            return;
+        }
+        let tree = &mut self.trees[t];
+        if tree.upstream_lost {
+            tree.upstream_lost = false;
+            self.beacon_wanted = true;
+        }
+        let same_root = e.root == tree.root;
+        if same_root {
+            if epoch_newer(e.epoch, tree.epoch) {
+                tree.epoch = e.epoch;
+                tree.epoch_at = now;
+            }
+        } else {
+            let Some(rank) = self.policy.rank(t as u8, e.root) else {
+                self.trees[t].parent = None;
+                self.beacon_wanted = true;
+                return;
+            };
+            tree.root = e.root;
+            tree.rank = rank;
+            tree.epoch = e.epoch;
+            tree.epoch_at = now;
+            tree.dead = None;
+            self.beacon_wanted = true;
+        }
+        let tree = &mut self.trees[t];
+        tree.dist = e.dist + 1;
+        match e.coords.child(tree.index) {
+            Ok(c) if c != tree.coords => {
+                tree.set_coords(now, self.cfg.grace, c, same_root);
+                self.stats.renumbers += 1;
+                self.beacon_wanted = true;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                // Too deep to represent: leave this parent.
+                tree.parent = None;
+                self.beacon_wanted = true;
+            }
+        }
+    }
+
+    fn on_join(&mut self, now: Instant, t: usize, slot: usize, subject: NodeId) {
+        let Some(n) = self.nbs[slot] else {
+            return;
+        };
+        let tree = self.trees[t];
+        if !tree.attached() || tree.coords.depth() + 1 >= MAX_DEPTH {
+            let msg = self.msg(Op::Leave, t, subject, tree.coords);
+            self.push(Dest::Neighbour(n.id), msg);
+            return;
+        }
+        let idx = match n.trees[t].child {
+            Some(i) => Some(i),
+            None => self.free_index(now, t),
+        };
+        let Some(idx) = idx else {
+            let msg = self.msg(Op::Leave, t, subject, tree.coords);
+            self.push(Dest::Neighbour(n.id), msg);
+            return;
+        };
+        if let Some(nm) = self.nbs[slot].as_mut() {
+            nm.trees[t].child = Some(idx);
+            nm.trees[t].child_since = now;
+        }
+        if let Ok(c) = tree.coords.child(idx) {
+            let msg = self.msg(Op::Assign, t, subject, c);
+            self.push(Dest::Neighbour(n.id), msg);
+        }
+    }
+
+    fn on_assign(&mut self, now: Instant, t: usize, slot: usize, msg: &TreeRepr, addr: Coords) {
+        let Some(n) = self.nbs[slot] else {
+            return;
+        };
+        if msg.subject != self.cfg.node || self.trees[t].pending.map(|(p, _)| p) != Some(n.id) {
+            return;
+        }
+        let e = n.trees[t];
+        let (Some(parent_coords), Some(&index)) = (addr.parent(), addr.levels().last()) else {
+            return;
+        };
+        let Some(rank) = self.policy.rank(t as u8, e.root) else {
+            self.trees[t].pending = None;
+            return;
+        };
+        if !e.has || parent_coords != e.coords {
+            // The parent moved between its beacon and the assignment: wait for its next beacon.
+            self.trees[t].pending = None;
+            return;
+        }
+        let old = self.trees[t].parent;
+        if let Some(old) = old.filter(|&o| o != n.id) {
+            let c = self.trees[t].coords;
+            let leave = self.msg(Op::Leave, t, self.cfg.node, c);
+            self.push(Dest::Neighbour(old), leave);
+        }
+        let grace = self.cfg.grace;
+        let tree = &mut self.trees[t];
+        if tree.placed && tree.coords != addr {
+            self.stats.renumbers += 1;
+        }
+        let same_root = tree.placed && tree.root == e.root && tree.dead.is_none();
+        tree.set_coords(now, grace, addr, same_root);
+        if tree.root != e.root || epoch_newer(msg.epoch, tree.epoch) || !tree.is_root {
+            tree.epoch = if epoch_newer(msg.epoch, e.epoch) {
+                msg.epoch
+            } else {
+                e.epoch
+            };
+        }
+        tree.root = e.root;
+        tree.rank = rank;
+        tree.epoch_at = now;
+        tree.dist = e.dist.saturating_add(1);
+        tree.index = index;
+        tree.parent = Some(n.id);
+        tree.upstream_lost = false;
+        tree.is_root = false;
+        tree.pending = None;
+        tree.better = None;
+        tree.claim_at = None;
+        tree.worse_since = None;
+        if tree.dead.is_some_and(|(r, _)| r != e.root) {
+            tree.dead = None;
+        }
+        self.stats.reparents += 1;
+        self.beacon_wanted = true;
+    }
+
+    fn on_leave(&mut self, now: Instant, t: usize, from: NeighbourId, subject: NodeId) {
+        let Some(slot) = self.slot(from) else {
+            return;
+        };
+        let Some(n) = self.nbs[slot] else {
+            return;
+        };
+        if subject == n.node {
+            if let Some(i) = n.trees[t].child {
+                self.quarantine(now, t, i);
+                if let Some(nm) = self.nbs[slot].as_mut() {
+                    nm.trees[t].child = None;
+                }
+            }
+        }
+        if subject == self.cfg.node {
+            let tree = &mut self.trees[t];
+            if tree.pending.is_some_and(|(p, _)| p == from) {
+                tree.pending = None;
+            }
+            if tree.parent == Some(from) {
+                tree.parent = None;
+                self.beacon_wanted = true;
+            }
+            self.evaluate(now, t);
+        }
+    }
+
+    fn become_root(&mut self, now: Instant, t: usize) {
+        let Some(rank) = self.own_rank(t) else {
+            return;
+        };
+        let r = self.next_rand() as u16;
+        let grace = self.cfg.grace;
+        let me = self.cfg.node;
+        if let Some(old) = self.trees[t].parent {
+            let c = self.trees[t].coords;
+            let leave = self.msg(Op::Leave, t, me, c);
+            self.push(Dest::Neighbour(old), leave);
+        }
+        let tree = &mut self.trees[t];
+        tree.epoch = match tree.dead {
+            Some((_, e)) => e.wrapping_add(EPOCH_ROOT_JUMP),
+            None if tree.placed => tree.epoch.wrapping_add(EPOCH_ROOT_JUMP),
+            None => r,
+        };
+        tree.set_coords(now, grace, Coords::ROOT, false);
+        tree.is_root = true;
+        tree.root = me.short();
+        tree.rank = rank;
+        tree.epoch_at = now;
+        tree.dist = 0;
+        tree.parent = None;
+        tree.pending = None;
+        tree.dead = None;
+        tree.claim_at = None;
+        tree.better = None;
+        tree.worse_since = None;
+        self.stats.claims += 1;
+        self.beacon_wanted = true;
+        let claim = self.msg(Op::Claim, t, me, Coords::ROOT);
+        self.push(Dest::Broadcast, claim);
+    }
+
+    fn tick_tree(&mut self, now: Instant, t: usize) {
+        let interval = self.cfg.beacon_interval;
+        let own_rank = self.own_rank(t);
+        if self.trees[t]
+            .pending
+            .is_some_and(|(_, deadline)| now >= deadline)
+        {
+            self.trees[t].pending = None;
+        }
+        let tree = &mut self.trees[t];
+        if tree.is_root {
+            if now.since(tree.epoch_at) >= interval {
+                tree.epoch = tree.epoch.wrapping_add(1);
+                tree.epoch_at = now;
+            }
+            return;
+        }
+        if tree.placed && tree.dead.is_none() && now.since(tree.epoch_at) > self.cfg.root_timeout {
+            // No heartbeat from the root: it is gone, or we are cut off from it.
+            tree.dead = Some((tree.root, tree.epoch));
+            tree.parent = None;
+            tree.rank = u64::MAX;
+            self.stats.root_losses += 1;
+            self.beacon_wanted = true;
+        }
+        let tree = &mut self.trees[t];
+        let rootless = !tree.placed || tree.dead.is_some();
+        if let Some(rank) = own_rank {
+            if rootless {
+                let at = *tree.claim_at.get_or_insert_with(|| {
+                    let frac = rank >> 44; // 20 bits
+                    let spread = self.cfg.claim_spread.0 / (1 << 20) * frac;
+                    let base = if tree.placed {
+                        now
+                    } else {
+                        self.started.add(self.cfg.boot_holdoff)
+                    };
+                    base.add(Duration(spread))
+                });
+                if now >= at {
+                    self.become_root(now, t);
+                    return;
+                }
+            } else if tree.attached() && rank < tree.rank {
+                let since = *tree.worse_since.get_or_insert(now);
+                if now.since(since) >= self.cfg.claim_hold {
+                    self.become_root(now, t);
+                    return;
+                }
+            } else {
+                tree.worse_since = None;
+            }
+        }
+        self.evaluate(now, t);
+    }
+
+    /// Is neighbour entry `e` usable as a parent in tree `t` at all?
+    fn usable(&self, now: Instant, t: usize, n: &Neighbour<K>) -> Option<u64> {
+        let e = &n.trees[t];
+        let tree = &self.trees[t];
+        if !e.has || e.dist >= DETACHED - 1 || n.quality < self.cfg.min_quality {
+            return None;
+        }
+        if e.coords.depth() + 1 >= MAX_DEPTH {
+            return None;
+        }
+        if let Some((r, ep)) = tree.dead {
+            if e.root == r && !epoch_newer(e.epoch, ep) {
+                return None;
+            }
+        }
+        if tree.placed && e.root == tree.root {
+            let mine = tree.coords;
+            if mine.is_prefix_of(&e.coords)
+                || tree
+                    .prev_valid(now)
+                    .is_some_and(|p| p.is_prefix_of(&e.coords))
+            {
+                return None; // our own subtree
+            }
+        }
+        self.policy.rank(t as u8, e.root)
+    }
+
+    /// Ordering key of a parent candidate (smaller is better).
+    fn parent_key(&self, t: usize, n: &Neighbour<K>) -> (u8, u8, u8, u64) {
+        let diversity = (0..self.tree_count())
+            .filter(|&o| o != t && self.trees[o].parent == Some(n.id))
+            .count() as u8;
+        let tie = mix64(self.cfg.seed ^ (t as u64) << 56 ^ u64::from_le_bytes(n.node.0));
+        (n.trees[t].dist, diversity, (255 - n.quality) / 64, tie)
+    }
+
+    /// Decide whether to join a better root, repair, or re-parent in tree `t`.
+    fn evaluate(&mut self, now: Instant, t: usize) {
+        let tree = self.trees[t];
+        if tree.pending.is_some() {
+            return;
+        }
+        let current_rank = if tree.attached() || tree.placed && tree.dead.is_none() {
+            tree.rank
+        } else {
+            u64::MAX
+        };
+        // Best root on offer, then the best parent for it.
+        let mut best: Option<(u64, (u8, u8, u8, u64), usize)> = None;
+        for s in 0..N {
+            let Some(n) = self.nbs[s] else { continue };
+            let Some(rank) = self.usable(now, t, &n) else {
+                continue;
+            };
+            let e = n.trees[t];
+            let same = tree.placed && e.root == tree.root && tree.dead.is_none();
+            if same && !tree.is_root {
+                // Feasibility within our own tree instance: a newer heartbeat, or the same one
+                // from nearer the root.
+                let feasible = epoch_newer(e.epoch, tree.epoch)
+                    || (e.epoch == tree.epoch && e.dist < tree.dist);
+                let parent_ok = tree.parent.is_some_and(|p| {
+                    self.slot(p)
+                        .and_then(|ps| self.nbs[ps])
+                        .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
+                });
+                if parent_ok || !feasible {
+                    // Attached: only a strictly shorter path, considered with hysteresis.
+                    if !(parent_ok && e.dist.saturating_add(1) < tree.dist) {
+                        continue;
+                    }
+                }
+            } else if rank >= current_rank {
+                continue;
+            }
+            let key = self.parent_key(t, &n);
+            if best.is_none_or(|(br, bk, _)| (rank, key) < (br, bk)) {
+                best = Some((rank, key, s));
+            }
+        }
+        let Some((rank, _, s)) = best else {
+            self.trees[t].better = None;
+            return;
+        };
+        let Some(n) = self.nbs[s] else { return };
+        let same_root = tree.placed && rank == tree.rank && tree.dead.is_none();
+        let parent_ok = tree.parent.is_some_and(|p| {
+            self.slot(p)
+                .and_then(|ps| self.nbs[ps])
+                .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
+        });
+        if same_root && parent_ok && !tree.is_root {
+            // Optimisation only: require it to persist.
+            match tree.better {
+                Some((b, since)) if b == n.id => {
+                    if now.since(since) < self.cfg.reparent_hold {
+                        return;
+                    }
+                }
+                _ => {
+                    self.trees[t].better = Some((n.id, now));
+                    return;
+                }
+            }
+        }
+        self.join(now, t, s);
+    }
+
+    fn join(&mut self, now: Instant, t: usize, slot: usize) {
+        let Some(n) = self.nbs[slot] else { return };
+        let mut msg = self.msg(Op::JoinRequest, t, self.cfg.node, n.trees[t].coords);
+        msg.epoch = n.trees[t].epoch;
+        self.push(Dest::Neighbour(n.id), msg);
+        self.trees[t].pending = Some((n.id, now.add(self.cfg.join_timeout)));
+        self.trees[t].better = None;
+    }
+}
+
+#[cfg(test)]
+mod tests;
