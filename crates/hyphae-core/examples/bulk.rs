@@ -33,6 +33,7 @@ fn run(hops: usize, loss: f64, config: Config, seed: u64) -> Option<(f64, u64)> 
     };
     let app = w.register_all("bulk");
     w.settle();
+    w.trace = std::env::var_os("BULK_TRACE").is_some();
     let data: Vec<u8> = (0..BLOB).map(|i| (i * 7 + 3) as u8).collect();
     let dest = hops;
     let start = w.now;
@@ -63,6 +64,20 @@ fn run(hops: usize, loss: f64, config: Config, seed: u64) -> Option<(f64, u64)> 
 }
 
 fn main() {
+    if let Some(spec) = std::env::var_os("BULK_ONE") {
+        // `BULK_ONE=hops,loss,seed[,window]`: one run (with BULK_TRACE / BULK_DEBUG).
+        let spec = spec.into_string().unwrap_or_default();
+        let v: Vec<f64> = spec.split(',').filter_map(|x| x.parse().ok()).collect();
+        let window = v.get(3).copied().unwrap_or(32.0) as u16;
+        let cfg = Config {
+            window,
+            ack_every: if window == 1 { 1 } else { 8 },
+            ..Config::default()
+        };
+        let r = run(v[0] as usize, v[1], cfg, v[2] as u64);
+        println!("{r:?}");
+        return;
+    }
     let limit = limit_bps();
     println!(
         "loss-free limit: {:.1} kbit/s (ESP-NOW v1, 1 Mbit/s, 250-byte unicast frames)",

@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release -p hyphae-core --example rxcost`
 
+#![allow(clippy::unwrap_used)] // a probe, not library code
+
 use hyphae_core::{
     Config, Event, Instant, LinkAddr, LinkId, LinkInfo, LinkKind, McuNode, NodeId, RxMeta, SimNode,
 };

@@ -13,6 +13,8 @@ use crate::time::Instant;
 pub const MAX_WINDOW: usize = 64;
 /// Receive window tracked per inbound transfer, in fragments beyond the base.
 pub(crate) const RECV_WINDOW: u32 = 256;
+/// Largest RTO back-off exponent (the timeout grows at most ×4).
+pub(crate) const MAX_BACKOFF_SHIFT: u32 = 2;
 /// Later fragments acknowledged before an earlier one counts as lost regardless of time.
 pub(crate) const REORDER_FRAGMENTS: u32 = 3;
 /// Largest fragment count per transfer (the Ack base field is 16 bits).
@@ -64,6 +66,8 @@ pub(crate) struct OutTransfer {
     /// The retransmission timer runs from the later of this and the oldest outstanding send:
     /// it restarts on acknowledged progress and when it fires (TCP's rule).
     pub(crate) rto_from: Instant,
+    /// When a fragment was last sent again (RTT samples older than this are ambiguous).
+    pub(crate) last_rtx: Option<Instant>,
     pub(crate) cwnd: u16,
     /// Receiver's advertised window.
     pub(crate) peer_window: u16,
@@ -107,6 +111,7 @@ impl OutTransfer {
             rto,
             backoff: 0,
             rto_from: now,
+            last_rtx: None,
             cwnd,
             peer_window: MAX_WINDOW as u16,
             bcast_pos: 0,
@@ -153,6 +158,9 @@ impl OutTransfer {
         let retransmission = self.lost & b != 0 || index < self.next_new;
         self.lost &= !b;
         self.sent_at[slot] = now;
+        if retransmission {
+            self.last_rtx = Some(now);
+        }
         self.tx_count[slot] = if retransmission {
             self.tx_count[slot].saturating_add(1)
         } else {
@@ -209,7 +217,10 @@ impl OutTransfer {
         if let Some(n) = newest_acked {
             let slot = (n % MAX_WINDOW as u32) as usize;
             let asked = Self::bit(n, self.base).is_some_and(|b| self.asked & b != 0);
-            if self.tx_count[slot] == 1 && asked {
+            // An acknowledgement may also have been triggered by a retransmission sent after
+            // this fragment (when an earlier ack was lost): no sample then.
+            let unambiguous = self.last_rtx.is_none_or(|r| r < self.sent_at[slot]);
+            if self.tx_count[slot] == 1 && asked && unambiguous {
                 self.rtt_sample(now.saturating_since(self.sent_at[slot]), rto_min, rto_max);
             }
             // Loss detection (RACK-like): a fragment still unacknowledged that was sent before
@@ -293,7 +304,9 @@ impl OutTransfer {
 
     /// The retransmission timeout with back-off applied.
     pub(crate) fn current_rto(&self, rto_max: Duration) -> Duration {
-        let factor = 1u32 << self.backoff.min(6);
+        // Back-off is capped at ×4: on a lossy radio most timeouts are lost frames or acks, not
+        // congestion, and a dead path is caught by `transfer_timeout` anyway.
+        let factor = 1u32 << self.backoff.min(MAX_BACKOFF_SHIFT);
         (self.rto * factor).min(rto_max)
     }
 

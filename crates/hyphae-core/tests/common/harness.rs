@@ -121,6 +121,8 @@ pub struct World {
     pub frames_sent: Vec<u64>,
     /// When false, nothing is delivered (a partition).
     pub links_up: bool,
+    /// Print every frame put on the air to stderr.
+    pub trace: bool,
 }
 
 pub fn addr(i: usize) -> LinkAddr {
@@ -153,6 +155,7 @@ impl World {
             log: Vec::new(),
             frames_sent: vec![0; n],
             links_up: true,
+            trace: false,
         }
     }
 
@@ -212,6 +215,18 @@ impl World {
             self.radio_free[j] = self.radio_free[j].max(end);
         }
         self.frames_sent[i] += 1;
+        if self.trace {
+            let f = hyphae_wire::FrameRepr::parse(&buf[..t.len]);
+            match f {
+                Ok(f) => eprintln!(
+                    "{} {i}->{} {}",
+                    self.now,
+                    if unicast { "u" } else { "*" },
+                    f
+                ),
+                Err(e) => eprintln!("{} {i} unparsable {e}", self.now),
+            }
+        }
         if !self.links_up {
             return;
         }
@@ -281,7 +296,12 @@ impl World {
                 &f.bytes,
             );
         }
-        for i in 0..self.nodes.len() {
+        // Contention: nodes whose medium is free try in a random order (CSMA back-off), so no
+        // node index has priority for the medium.
+        let n = self.nodes.len();
+        let start = self.rng.below(n as u64) as usize;
+        for k in 0..n {
+            let i = (start + k) % n;
             if self.nodes[i].poll_timeout().is_some_and(|t| t <= self.now) {
                 self.nodes[i].handle_timeout(self.now);
             }
