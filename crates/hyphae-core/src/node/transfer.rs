@@ -13,8 +13,10 @@ use crate::time::Instant;
 pub const MAX_WINDOW: usize = 64;
 /// Receive window tracked per inbound transfer, in fragments beyond the base.
 pub(crate) const RECV_WINDOW: u32 = 256;
-/// Largest RTO back-off exponent (the timeout grows at most ×4).
-pub(crate) const MAX_BACKOFF_SHIFT: u32 = 2;
+/// Largest RTO back-off exponent.
+pub(crate) const MAX_BACKOFF_SHIFT: u32 = 6;
+/// Consecutive timeouts during which the back-off stays at ×4.
+pub(crate) const BACKOFF_PLATEAU: u32 = 4;
 /// Later fragments acknowledged before an earlier one counts as lost regardless of time.
 pub(crate) const REORDER_FRAGMENTS: u32 = 3;
 /// Largest fragment count per transfer (the Ack base field is 16 bits).
@@ -304,9 +306,16 @@ impl OutTransfer {
 
     /// The retransmission timeout with back-off applied.
     pub(crate) fn current_rto(&self, rto_max: Duration) -> Duration {
-        // Back-off is capped at ×4: on a lossy radio most timeouts are lost frames or acks, not
-        // congestion, and a dead path is caught by `transfer_timeout` anyway.
-        let factor = 1u32 << self.backoff.min(MAX_BACKOFF_SHIFT);
+        // Back-off plateaus at ×4 for the first `BACKOFF_PLATEAU` consecutive timeouts: on a
+        // lossy radio most timeouts are a lost frame or ack (at 30 % loss each way a round trip
+        // fails half the time), not congestion. Past the plateau the path looks dead and the
+        // timeout doubles again up to ×2^MAX_BACKOFF_SHIFT (and `rto_max`), sparing airtime.
+        let shift = self
+            .backoff
+            .min(2)
+            .max(self.backoff.saturating_sub(BACKOFF_PLATEAU))
+            .min(MAX_BACKOFF_SHIFT);
+        let factor = 1u32 << shift;
         (self.rto * factor).min(rto_max)
     }
 
