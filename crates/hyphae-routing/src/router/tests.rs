@@ -1,1 +1,178 @@
+use super::*;
 
+type R = Router<OpenPolicy, 2, 4, 2>;
+const S: Duration = Duration::from_secs(1);
+
+fn id(i: u8) -> NodeId {
+    NodeId([i; 8])
+}
+
+fn router(i: u8) -> R {
+    let mut c = Config::new(id(i), S);
+    c.trees = 2;
+    Router::new(c, OpenPolicy::default(), Instant(0))
+}
+
+/// Beacon from `a` (handle = index) to `b`, then deliver tree messages both ways.
+fn beacon(rs: &mut [R], now: Instant, a: usize, b: usize) {
+    let e: [TreeEntry; 2] = {
+        let mut it = rs[a].beacon_entries();
+        [it.next().unwrap(), it.next().unwrap()]
+    };
+    rs[b].on_beacon(now, NeighbourId(a as u16), id(a as u8), 200, &e);
+    for _ in 0..4 {
+        for x in 0..rs.len() {
+            while let Some((d, m)) = rs[x].poll_message() {
+                match d {
+                    Dest::Neighbour(y) => {
+                        rs[usize::from(y.0)].on_tree_message(now, NeighbourId(x as u16), &m)
+                    }
+                    Dest::Broadcast => {}
+                }
+            }
+        }
+    }
+}
+
+fn line(rs: &mut [R], rounds: u64) -> Instant {
+    let mut now = Instant(0);
+    for _ in 0..rounds {
+        now = now.add(S);
+        for r in rs.iter_mut() {
+            r.handle_timeout(now);
+        }
+        for a in 0..rs.len() {
+            if a > 0 {
+                beacon(rs, now, a, a - 1);
+            }
+            if a + 1 < rs.len() {
+                beacon(rs, now, a, a + 1);
+            }
+        }
+    }
+    now
+}
+
+#[test]
+fn a_line_elects_one_root_per_tree_and_numbers_children() {
+    let mut rs = [router(0), router(1), router(2)];
+    line(&mut rs, 15);
+    for t in 0..2 {
+        let roots: usize = rs.iter().filter(|r| r.is_root(t)).count();
+        assert_eq!(roots, 1, "tree {t}");
+        let root = rs
+            .iter()
+            .find(|r| r.is_root(t))
+            .unwrap()
+            .tree_state(t)
+            .unwrap()
+            .0;
+        for r in &rs {
+            assert!(r.is_attached(t));
+            assert_eq!(r.tree_state(t).unwrap().0, root);
+            if let Some(p) = r.parent(t) {
+                let pc = rs[usize::from(p.0)].coords(t).unwrap();
+                assert_eq!(r.coords(t).unwrap().parent(), Some(pc));
+            }
+        }
+        // the lowest rank among admitted candidates wins
+        let best = (0..3u8)
+            .min_by_key(|&i| OpenPolicy::default().rank(t as u8, id(i).short()))
+            .unwrap();
+        assert_eq!(root, id(best).short());
+    }
+}
+
+#[test]
+fn parent_loss_is_repaired_and_old_coords_stay_valid() {
+    let mut rs = [router(0), router(1), router(2)];
+    let now = line(&mut rs, 15);
+    // find a tree whose root is node 0 or 2 so that node 1 is the middle
+    let t = 0;
+    let leaf = (0..3).find(|&i| rs[i].coords(t).unwrap().depth() == 2);
+    if let Some(leaf) = leaf {
+        let old = rs[leaf].coords(t).unwrap();
+        // the middle node disappears: the leaf's parent is lost
+        let p = rs[leaf].parent(t).unwrap();
+        rs[leaf].on_neighbour_lost(now, p);
+        assert_eq!(rs[leaf].parent(t), None);
+        assert!(!rs[leaf].is_attached(t));
+        assert_eq!(
+            rs[leaf].beacon_entries().next().unwrap().root_distance,
+            DETACHED
+        );
+        assert_eq!(rs[leaf].coords(t), Some(old));
+    }
+}
+
+#[test]
+fn root_loss_elects_a_new_root() {
+    let mut rs = [router(0), router(1), router(2)];
+    let mut now = line(&mut rs, 15);
+    let t = 0;
+    let root = (0..3).find(|&i| rs[i].is_root(t)).unwrap();
+    let others: [usize; 2] = match root {
+        0 => [1, 2],
+        1 => [0, 2],
+        _ => [0, 1],
+    };
+    // the root goes silent; the two others keep beaconing to each other if adjacent
+    for _ in 0..40 {
+        now = now.add(S);
+        for &o in &others {
+            rs[o].handle_timeout(now);
+        }
+        if others[1] == others[0] + 1 {
+            beacon(&mut rs, now, others[0], others[1]);
+            beacon(&mut rs, now, others[1], others[0]);
+        }
+    }
+    for &o in &others {
+        assert!(rs[o].is_attached(t));
+        assert_ne!(rs[o].tree_state(t).unwrap().0, id(root as u8).short());
+        assert!(rs[o].stats().root_losses >= 1 || rs[o].is_root(t));
+    }
+}
+
+#[test]
+fn join_assign_and_leases() {
+    let mut rs = [router(0), router(1)];
+    let now = line(&mut rs, 10);
+    let t = 0;
+    let parent = (0..2).find(|&i| rs[i].is_root(t)).unwrap();
+    let child = 1 - parent;
+    assert_eq!(rs[child].coords(t).unwrap().depth(), 1);
+    assert_eq!(rs[child].parent(t), Some(NeighbourId(parent as u16)));
+    // a leaf device gets coordinates below the parent, and frames for it are proxied
+    let leaf = id(9);
+    assert!(
+        rs[parent]
+            .grant_lease(now, NeighbourId(7), leaf, S.times(60))
+            .is_some()
+    );
+    let (d, m) = rs[parent].poll_message().unwrap();
+    assert_eq!(d, Dest::Neighbour(NeighbourId(7)));
+    assert_eq!(m.op, Op::LeaseGrant);
+    let Address::Coords(lc) = m.address else {
+        panic!()
+    };
+    assert_eq!(lc.parent(), rs[parent].coords(t));
+    assert_ne!(lc, rs[child].coords(t).unwrap());
+    let mut dest = [None; 2];
+    dest[t] = Some(lc);
+    let dec = rs[parent].next_hop(now, t, &dest, crate::Metric::TreeDistance, &[]);
+    assert_eq!(dec, crate::Decision::Proxy(leaf));
+    // the lease lapses
+    rs[parent].handle_timeout(now.add(S.times(61)));
+    assert_eq!(rs[parent].leases().count(), 0);
+}
+
+#[test]
+fn epochs_match_within_a_window() {
+    let mut rs = [router(0), router(1)];
+    line(&mut rs, 10);
+    let (_, e) = rs[0].tree_state(0).unwrap();
+    assert!(rs[0].epoch_matches(0, e, 4));
+    assert!(rs[0].epoch_matches(0, e.wrapping_sub(3), 4));
+    assert!(!rs[0].epoch_matches(0, e.wrapping_add(100), 4));
+}
