@@ -38,6 +38,7 @@ fn run(hops: usize, loss: f64, config: Config, seed: u64) -> Option<(f64, u64)> 
     let dest = hops;
     let start = w.now;
     let id = w.nodes[0].send(start, app, node_id(dest), &data).ok()?;
+    w.watch = Some(id);
     let deadline = start + Duration::from_secs(600);
     w.run_until(deadline, |w| w.outcome(0, id).is_some());
     if let Err(e) = w.outcome(0, id)? {
@@ -83,7 +84,17 @@ fn main() {
         "loss-free limit: {:.1} kbit/s (ESP-NOW v1, 1 Mbit/s, 250-byte unicast frames)",
         limit / 1e3
     );
-    let windowed = Config::default();
+    let env = |k: &str, d: u16| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let windowed = Config {
+        window: env("BULK_WINDOW", Config::default().window),
+        ack_every: env("BULK_ACK_EVERY", Config::default().ack_every),
+        ..Config::default()
+    };
     let stop_and_wait = Config {
         window: 1,
         ack_every: 1,

@@ -86,7 +86,7 @@ impl Default for Config {
             wake_attempts: 30,
             pacing: Duration::ZERO,
             throttle_percent: 75,
-            throttle_hold: Duration::from_secs(1),
+            throttle_hold: Duration::from_millis(250),
             broadcast_repeats: 1,
         }
     }

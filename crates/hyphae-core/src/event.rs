@@ -10,6 +10,21 @@ use crate::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SendId(pub u32);
 
+/// Progress of an outbound transfer (for progress displays and diagnostics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendProgress {
+    /// Fragments in the transfer (0 until it has a route).
+    pub fragments: u32,
+    /// Fragments acknowledged in order (every index below is acknowledged).
+    pub acked: u32,
+    /// Current congestion window in fragments.
+    pub cwnd: u16,
+    /// Smoothed round-trip time (zero before the first sample).
+    pub srtt: core::time::Duration,
+    /// Current retransmission timeout, back-off included.
+    pub rto: core::time::Duration,
+}
+
 /// Identifies a delivered payload held by the node until the shell takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DeliveryId(pub u32);

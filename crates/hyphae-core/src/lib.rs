@@ -12,7 +12,9 @@ mod rng;
 pub mod time;
 
 pub use config::Config;
-pub use event::{Counters, Delivery, DeliveryId, DropReason, Event, FailReason, SendId};
+pub use event::{
+    Counters, Delivery, DeliveryId, DropReason, Event, FailReason, SendId, SendProgress,
+};
 pub use hyphae_link::{LinkAddr, LinkInfo, LinkKind, RxMeta};
 pub use hyphae_wire::{AppId, NodeId};
 pub use links::LinkId;

@@ -35,7 +35,6 @@ pub struct Peer {
     pub loss_256: u16,
     last_beacon_seq: Option<u16>,
     pub(crate) awake_until: Instant,
-    pub(crate) throttled_until: Instant,
     pub(crate) last_tx: Instant,
 }
 
@@ -52,7 +51,6 @@ impl Peer {
             loss_256: 0,
             last_beacon_seq: None,
             awake_until: Instant::ZERO,
-            throttled_until: Instant::ZERO,
             last_tx: Instant::ZERO,
         }
     }

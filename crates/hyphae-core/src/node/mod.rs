@@ -463,6 +463,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         &self.counters
     }
 
+    /// Progress of an outbound transfer still in progress.
+    pub fn send_progress(&self, id: SendId) -> Option<crate::event::SendProgress> {
+        let t = self.outbound.iter().find(|t| t.send == id)?;
+        Some(crate::event::SendProgress {
+            fragments: t.count,
+            acked: t.base,
+            cwnd: t.cwnd,
+            srtt: Duration::from_micros(t.srtt_us),
+            rto: t.current_rto(self.config.rto_max),
+        })
+    }
+
     /// Transfers in progress (outbound, inbound).
     pub fn transfers(&self) -> (usize, usize) {
         (self.outbound.len(), self.inbound.len())

@@ -407,7 +407,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         };
         let window = self.config.effective_window();
         let hold = self.config.throttle_hold;
-        let throttled_until = self.peers.get(&origin).map(|p| p.throttled_until);
         let t = &mut self.outbound[i];
         if t.state != OutState::Active {
             t.state = OutState::Active;
@@ -425,16 +424,15 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 self.config.rto_max,
             )
         };
-        let holding = throttled_until.is_some_and(|u| now < u);
+        // The destination (or a forwarder on the way) is congested: halve the window once per
+        // hold period, not on every throttled acknowledgement, and do not grow it meanwhile.
+        let holding = now < t.throttled_until;
         if throttle {
-            // Halve once per hold period, not on every throttled acknowledgement.
             if !holding {
                 t.cwnd = (t.cwnd / 2).max(2);
+                t.throttled_until = now + hold;
             }
-            if let Some(p) = self.peers.get_mut(&origin) {
-                p.throttled_until = now + hold;
-            }
-        } else if progress && t.cwnd < window && throttled_until.is_none_or(|u| now >= u) {
+        } else if progress && t.cwnd < window && !holding {
             t.cwnd += 1;
         }
         if t.complete() {

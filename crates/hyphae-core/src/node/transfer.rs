@@ -13,6 +13,8 @@ use crate::time::Instant;
 pub const MAX_WINDOW: usize = 64;
 /// Receive window tracked per inbound transfer, in fragments beyond the base.
 pub(crate) const RECV_WINDOW: u32 = 256;
+/// Fragments resent as probes when the retransmission timer fires.
+pub(crate) const RTO_PROBES: usize = 2;
 /// Largest RTO back-off exponent.
 pub(crate) const MAX_BACKOFF_SHIFT: u32 = 6;
 /// Consecutive timeouts during which the back-off stays at ×4.
@@ -68,6 +70,8 @@ pub(crate) struct OutTransfer {
     /// The retransmission timer runs from the later of this and the oldest outstanding send:
     /// it restarts on acknowledged progress and when it fires (TCP's rule).
     pub(crate) rto_from: Instant,
+    /// A throttle signal halved the window; no growth (nor another halving) until then.
+    pub(crate) throttled_until: Instant,
     /// When a fragment was last sent again (RTT samples older than this are ambiguous).
     pub(crate) last_rtx: Option<Instant>,
     pub(crate) cwnd: u16,
@@ -113,6 +117,7 @@ impl OutTransfer {
             rto,
             backoff: 0,
             rto_from: now,
+            throttled_until: Instant::ZERO,
             last_rtx: None,
             cwnd,
             peer_window: MAX_WINDOW as u16,
@@ -221,9 +226,13 @@ impl OutTransfer {
             let asked = Self::bit(n, self.base).is_some_and(|b| self.asked & b != 0);
             // An acknowledgement may also have been triggered by a retransmission sent after
             // this fragment (when an earlier ack was lost): no sample then.
+            // Such an ambiguous sample can only overestimate the RTT, so it is used only when it
+            // lowers the estimate (or is the first).
             let unambiguous = self.last_rtx.is_none_or(|r| r < self.sent_at[slot]);
-            if self.tx_count[slot] == 1 && asked && unambiguous {
-                self.rtt_sample(now.saturating_since(self.sent_at[slot]), rto_min, rto_max);
+            let rtt = now.saturating_since(self.sent_at[slot]);
+            let lowers = self.srtt_us == 0 || (rtt.as_micros() as u64) < self.srtt_us;
+            if self.tx_count[slot] == 1 && asked && (unambiguous || lowers) {
+                self.rtt_sample(rtt, rto_min, rto_max);
             }
             // Loss detection (RACK-like): a fragment still unacknowledged that was sent before
             // the newest acknowledged one is lost if it was sent more than a quarter RTT
@@ -325,19 +334,17 @@ impl OutTransfer {
     /// stopped instead of resending the whole window.
     pub(crate) fn on_rto(&mut self, now: Instant) {
         self.rto_from = now;
-        let probe = self
-            .outstanding()
-            .next()
-            .and_then(|i| Self::bit(i, self.base));
-        if let Some(b) = probe {
-            self.lost |= b;
+        // Probe with up to `RTO_PROBES` of the oldest outstanding fragments (each asks for an
+        // ack): over several lossy hops a single probe's round trip fails too often, and one
+        // acknowledgement of any probe brings the receiver's whole selective-ack state. The
+        // window is left alone: a timeout on a radio is loss, and congestion has its own signal.
+        let mut probes = 0u64;
+        for i in self.outstanding().take(RTO_PROBES) {
+            if let Some(b) = Self::bit(i, self.base) {
+                probes |= b;
+            }
         }
-        // On a radio, a single timeout is mostly a lost frame or acknowledgement, not
-        // congestion (that is signalled by the throttle flag): the window halves only from the
-        // second consecutive timeout on.
-        if self.backoff > 0 {
-            self.cwnd = (self.cwnd / 2).max(2);
-        }
+        self.lost |= probes;
         self.backoff = self.backoff.saturating_add(1);
     }
 }
@@ -496,7 +503,9 @@ mod tests {
         t.on_rto(Instant::ZERO);
         assert_eq!(t.next_fragment(), Some(0));
         t.on_sent(0, Instant::from_millis(1), true);
-        assert_eq!(t.next_fragment(), None, "only the oldest is probed");
+        assert_eq!(t.next_fragment(), Some(1));
+        t.on_sent(1, Instant::from_millis(1), true);
+        assert_eq!(t.next_fragment(), None, "only the two oldest are probed");
         assert_eq!(
             t.current_rto(Duration::from_secs(10)),
             Duration::from_millis(200)

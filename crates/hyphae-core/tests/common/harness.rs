@@ -123,6 +123,8 @@ pub struct World {
     pub links_up: bool,
     /// Print every frame put on the air to stderr.
     pub trace: bool,
+    /// A send whose progress the trace prints.
+    pub watch: Option<hyphae_core::SendId>,
 }
 
 pub fn addr(i: usize) -> LinkAddr {
@@ -156,6 +158,7 @@ impl World {
             frames_sent: vec![0; n],
             links_up: true,
             trace: false,
+            watch: None,
         }
     }
 
@@ -218,12 +221,11 @@ impl World {
         if self.trace {
             let f = hyphae_wire::FrameRepr::parse(&buf[..t.len]);
             match f {
-                Ok(f) => eprintln!(
-                    "{} {i}->{} {}",
-                    self.now,
-                    if unicast { "u" } else { "*" },
-                    f
-                ),
+                Ok(f) => {
+                    let p = self.watch.and_then(|id| self.nodes[i].send_progress(id));
+                    let dir = if unicast { "u" } else { "*" };
+                    eprintln!("{} {i}->{dir} {f} {p:?}", self.now);
+                }
                 Err(e) => eprintln!("{} {i} unparsable {e}", self.now),
             }
         }
