@@ -19,7 +19,10 @@ rustup target add "$TARGET" >/dev/null 2>&1 || true
 build() { # build <cargo args...>; fails on a warning from hyphae's own firmware crates
   local log
   log=$(mktemp)
-  cargo build --release --locked "$@" 2>&1 | tee "$log"
+  # Not --locked: the firmware lock pins the esp-* crates, but the host crates it depends on by
+  # path (hyphae-core, hyphae-wire, hyphae-link-bridge) may gain dependencies in a commit that
+  # does not touch it. Cargo then adds entries without moving existing pins; reported below.
+  cargo build --release "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || { rm -f "$log"; exit "$rc"; }
   # Warnings are attributed per package in cargo's summary lines.
@@ -58,6 +61,10 @@ build -p hyphae-fw-node --features sleepy
 cp "$OUT/hyphae-fw-node" "$OUT/hyphae-fw-node-sleepy"
 build -p hyphae-fw-node
 echo "firmware builds: $(( $(date +%s) - start )) s"
+if ! git diff --quiet -- Cargo.lock 2>/dev/null; then
+  echo "note: firmware/esp32c3/Cargo.lock was out of date (a path dependency changed); commit the update:"
+  git diff --stat -- Cargo.lock || true
+fi
 
 echo
 echo "Static RAM budget: $RAM_BUDGET B per firmware (72 KiB Wi-Fi heap included)"

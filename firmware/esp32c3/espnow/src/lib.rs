@@ -71,7 +71,8 @@ fn peer(mac: &Mac) -> PeerInfo {
 impl EspNowLink {
     /// Wrap an ESP-NOW instance and tune it to `channel`.
     pub fn new(radio: EspNow, channel: Channel) -> Result<Self, ErrorCode> {
-        let mac = esp_hal::efuse::interface_mac_address(esp_hal::efuse::InterfaceMacAddress::Station);
+        let mac =
+            esp_hal::efuse::interface_mac_address(esp_hal::efuse::InterfaceMacAddress::Station);
         let mut m = [0u8; 6];
         m.copy_from_slice(mac.as_bytes());
         let mut link = Self {

@@ -60,7 +60,8 @@ impl DeviceApp {
     /// Register the application with the node and arm its first tick.
     pub fn new(node: &mut FwNode, now: Instant, mac: [u8; 6], interval: Duration) -> Option<Self> {
         let app = node.register_app(hyphae_wire::device::APP_NAME).ok()?;
-        node.set_timer(app, now + Duration::from_secs(3), TICK).ok()?;
+        node.set_timer(app, now + Duration::from_secs(3), TICK)
+            .ok()?;
         Some(Self {
             app,
             mac,
@@ -71,7 +72,13 @@ impl DeviceApp {
         })
     }
 
-    fn emit(node: &mut FwNode, now: Instant, app: AppId, to: Option<NodeId>, r: &Repr<'_>) -> Option<SendId> {
+    fn emit(
+        node: &mut FwNode,
+        now: Instant,
+        app: AppId,
+        to: Option<NodeId>,
+        r: &Repr<'_>,
+    ) -> Option<SendId> {
         let mut buf = [0u8; 128];
         let len = r.buffer_len();
         let out = buf.get_mut(..len)?;

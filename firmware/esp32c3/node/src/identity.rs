@@ -95,8 +95,7 @@ pub fn load_or_create(
     let Ok(table) = partitions::read_partition_table(flash, &mut table_buf) else {
         return ephemeral();
     };
-    let Ok(Some(nvs)) = table.find_partition(PartitionType::Data(DataPartitionSubType::Nvs))
-    else {
+    let Ok(Some(nvs)) = table.find_partition(PartitionType::Data(DataPartitionSubType::Nvs)) else {
         return ephemeral();
     };
     let mut region = nvs.as_flash_region(flash);

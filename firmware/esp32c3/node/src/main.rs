@@ -71,11 +71,11 @@ fn main() -> ! {
     let timg0 = TimerGroup::new(peripherals.TIMG0);
     esp_rtos::start(timg0.timer0, peripherals.FROM_CPU_INTR0);
 
-    let mut wifi =
-        match esp_radio::wifi::WifiController::new(peripherals.WIFI, Default::default()) {
-            Ok(w) => w,
-            Err(e) => panic!("wifi init: {e:?}"),
-        };
+    let mut wifi = match esp_radio::wifi::WifiController::new(peripherals.WIFI, Default::default())
+    {
+        Ok(w) => w,
+        Err(e) => panic!("wifi init: {e:?}"),
+    };
     let channel = match Channel::new(CHANNEL) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
@@ -150,7 +150,11 @@ fn main() -> ! {
                 may_sleep_until = Some(until);
                 continue;
             }
-            let read = || tsens.as_ref().map_or(0.0, |s| s.get_temperature().to_celsius());
+            let read = || {
+                tsens
+                    .as_ref()
+                    .map_or(0.0, |s| s.get_temperature().to_celsius())
+            };
             if let Some(note) = app.on_event(node, t, &ev, read) {
                 note.log();
             }
