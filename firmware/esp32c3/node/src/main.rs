@@ -144,6 +144,8 @@ fn main() -> ! {
             if let Err(e) = link.send(&dst, &buf[..tx.len], ms) {
                 log::debug!("send to {dst:02x?}: {e}");
             }
+            // Sending means the core was busy; it announces a new deadline once idle again.
+            may_sleep_until = None;
         }
         while let Some(ev) = node.poll_event() {
             if let Event::MaySleepUntil(until) = ev {
@@ -161,7 +163,10 @@ fn main() -> ! {
         }
 
         let next = node.poll_timeout();
-        match may_sleep_until.take().filter(|u| *u > t) {
+        // The permission holds until its deadline passes or the node sends again (the core
+        // announces each deadline once, so it must survive early wake-ups for its own timers).
+        may_sleep_until = may_sleep_until.filter(|u| *u > t);
+        match may_sleep_until {
             Some(until) if node.config().sleepy => {
                 // Modem sleep until the core's deadline (or an earlier timer of its own).
                 let wake = next.map_or(until, |n| n.min(until));
