@@ -54,6 +54,10 @@ fn run(hops: usize, loss: f64, config: Config, seed: u64) -> Option<(f64, u64)> 
             w.nodes[0].counters()
         );
         eprintln!("  dst {:?}", w.nodes[dest].counters());
+        for k in 1..dest {
+            let c = w.nodes[k].counters();
+            eprintln!("  fwd {k}: forwarded {} drops {:?}", c.forwarded, c.drops);
+        }
     }
     let d = w.deliveries(dest).next()?;
     assert_eq!(d.payload.as_deref(), Some(&data[..]));

@@ -147,8 +147,32 @@ impl OutTransfer {
         if self.lost != 0 {
             return Some(self.base + self.lost.trailing_zeros());
         }
-        let window = u32::from(self.cwnd.min(self.peer_window).max(1));
-        (self.next_new < self.count && self.next_new < self.base + window).then_some(self.next_new)
+        // The congestion window counts fragments in flight (sent, neither acknowledged nor
+        // lost), so holes being repaired do not stall new data; the span beyond `base` is
+        // bounded by the receiver's window and the 64 fragments the bitmaps track.
+        let new_ok = self.next_new < self.count
+            && self.next_new < self.base + self.span_limit()
+            && self.in_flight() < u32::from(self.cwnd.max(1));
+        new_ok.then_some(self.next_new)
+    }
+
+    /// Fragments beyond `base` that may have been sent at all.
+    pub(crate) fn span_limit(&self) -> u32 {
+        u32::from(self.peer_window.max(1)).min(MAX_WINDOW as u32)
+    }
+
+    /// Fragments sent and neither acknowledged nor marked lost.
+    pub(crate) fn in_flight(&self) -> u32 {
+        let span = self
+            .next_new
+            .saturating_sub(self.base)
+            .min(MAX_WINDOW as u32);
+        let mask = if span >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << span) - 1
+        };
+        (mask & !self.acked & !self.lost).count_ones()
     }
 
     /// Record that fragment `index` was sent at `now`.

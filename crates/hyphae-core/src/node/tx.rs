@@ -154,10 +154,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let t = &self.outbound[i];
         let index = t.next_fragment()?;
         let content = self.out_arena.get(t.region);
-        let window_full = {
-            let w = u32::from(t.cwnd.min(t.peer_window).max(1));
-            index + 1 >= t.base + w
-        };
+        let window_full =
+            t.in_flight() + 1 >= u32::from(t.cwnd.max(1)) || index + 1 >= t.base + t.span_limit();
         let retransmission = index < t.next_new;
         let ack_every = u32::from(self.config.ack_every.max(1));
         let ack = t.single
