@@ -56,10 +56,13 @@ measure() {
 ROWS=$(mktemp)
 start=$(date +%s)
 build --workspace
-# The battery variant of the node (feature `sleepy`) only rebuilds the node crate.
+# Variants (node feature `sleepy`, bridge feature `uart`) only rebuild their own crate; their
+# ELFs are kept under another name and the default builds restored afterwards.
 build -p hyphae-fw-node --features sleepy
 cp "$OUT/hyphae-fw-node" "$OUT/hyphae-fw-node-sleepy"
-build -p hyphae-fw-node
+build -p hyphae-fw-bridge --features uart
+cp "$OUT/hyphae-fw-bridge" "$OUT/hyphae-fw-bridge-uart"
+build -p hyphae-fw-node -p hyphae-fw-bridge
 echo "firmware builds: $(( $(date +%s) - start )) s"
 if ! git diff --quiet -- Cargo.lock 2>/dev/null; then
   echo "note: firmware/esp32c3/Cargo.lock was out of date (a path dependency changed); commit the update:"
@@ -72,6 +75,7 @@ echo "| firmware         | flash (B) | IRAM(B) | DRAM(B) | static RAM | RAM left
 echo "|------------------|-----------|---------|---------|------------|-----------|--------|"
 measure baseline "$OUT/hyphae-fw-baseline"
 measure bridge "$OUT/hyphae-fw-bridge"
+measure bridge-uart "$OUT/hyphae-fw-bridge-uart"
 measure node "$OUT/hyphae-fw-node"
 measure node-sleepy "$OUT/hyphae-fw-node-sleepy"
 echo

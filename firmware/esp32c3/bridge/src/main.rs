@@ -1,23 +1,27 @@
 //! hyphae's ESP-NOW radio bridge firmware.
 //!
 //! ESP-NOW frames go to the host as RX records and TX records from the host go on the air, on
-//! the ESP32-C3's built-in USB-serial-JTAG port (`/dev/ttyACM0` on Linux), framed as
-//! `docs/spec/bridge.md` says with the codec of `hyphae-link-bridge`. The bridge logs nothing on
-//! that port: it carries records only (the ROM's boot banner precedes them after a reset, and
-//! the host's decoder skips it).
+//! the ESP32-C3's built-in USB-serial-JTAG port (`/dev/ttyACM0` on Linux) or, with feature
+//! `uart`, on UART0 at 115 200 baud (GPIO21 TX, GPIO20 RX: the USB-UART chip of most dev
+//! boards, `/dev/ttyUSB0`), framed as `docs/spec/bridge.md` says with the codec of
+//! `hyphae-link-bridge`. The bridge logs nothing on that port: it carries records only (the ROM's
+//! boot banner precedes them after a reset, and the host's decoder skips it).
 
 #![no_std]
 #![no_main]
 
 use esp_alloc as _;
 use esp_backtrace as _;
+#[cfg(feature = "uart")]
+use esp_hal::uart::{self, Uart};
+#[cfg(not(feature = "uart"))]
+use esp_hal::usb::usb_serial_jtag::UsbSerialJtag;
 use esp_hal::{
     Blocking,
     clock::CpuClock,
     main,
     time::{Duration, Instant},
     timer::timg::TimerGroup,
-    usb::usb_serial_jtag::UsbSerialJtag,
 };
 use hyphae_fw_espnow::{EspNowLink, now_ms};
 use hyphae_link_bridge::espnow::Channel;
@@ -29,24 +33,61 @@ esp_bootloader_esp_idf::esp_app_desc!();
 /// Heap for the Wi-Fi blobs and the driver's receive queue.
 const HEAP_SIZE: usize = 72 * 1024;
 
-/// How long one record may wait for room in the USB FIFO before it is dropped (no host
+/// How long one record may wait for room in the port's FIFO before it is dropped (no host
 /// attached, or a host that stopped reading).
 const WRITE_TIMEOUT: Duration = Duration::from_millis(20);
 
-/// The host side of the bridge: USB-serial-JTAG with bounded, never-blocking-forever writes.
+/// The host side of the bridge, with bounded, never-blocking-forever writes.
 struct HostPort<'d> {
+    #[cfg(not(feature = "uart"))]
     usb: UsbSerialJtag<'d, Blocking>,
+    #[cfg(feature = "uart")]
+    uart: Uart<'d, Blocking>,
     /// A record was cut short by a timeout: start the next one with a delimiter.
     torn: bool,
 }
 
 impl HostPort<'_> {
+    /// One byte from the host, if one is waiting.
+    #[cfg(not(feature = "uart"))]
+    fn read_byte(&mut self) -> Option<u8> {
+        self.usb.read_byte().ok()
+    }
+
+    /// One byte from the host, if one is waiting (line errors lose the byte; the framing
+    /// resynchronises on the next delimiter).
+    #[cfg(feature = "uart")]
+    fn read_byte(&mut self) -> Option<u8> {
+        let mut b = [0u8; 1];
+        while self.uart.read_ready() {
+            if let Ok(1) = self.uart.read(&mut b) {
+                return Some(b[0]);
+            }
+        }
+        None
+    }
+
+    #[cfg(not(feature = "uart"))]
+    fn try_write(&mut self, b: u8) -> bool {
+        self.usb.write_byte_nb(b).is_ok()
+    }
+
+    #[cfg(feature = "uart")]
+    fn try_write(&mut self, b: u8) -> bool {
+        self.uart.write_ready() && matches!(self.uart.write(&[b]), Ok(1))
+    }
+
+    fn flush(&mut self) {
+        #[cfg(not(feature = "uart"))]
+        let _ = self.usb.flush_tx_nb();
+    }
+
     /// Write one encoded record; `false` if it had to be dropped.
     fn write(&mut self, bytes: &[u8]) -> bool {
         let deadline = Instant::now() + WRITE_TIMEOUT;
         let resync: &[u8] = if self.torn { &[0] } else { &[] };
         for &b in resync.iter().chain(bytes) {
-            while self.usb.write_byte_nb(b).is_err() {
+            while !self.try_write(b) {
                 if Instant::now() > deadline {
                     self.torn = true;
                     return false;
@@ -54,7 +95,7 @@ impl HostPort<'_> {
             }
         }
         self.torn = false;
-        let _ = self.usb.flush_tx_nb();
+        self.flush();
         true
     }
 }
@@ -152,11 +193,24 @@ fn main() -> ! {
         Ok(l) => l,
         Err(e) => panic!("esp-now init: {e}"),
     };
-    let mut bridge = Bridge {
-        port: HostPort {
-            usb: UsbSerialJtag::new(peripherals.USB_DEVICE),
-            torn: true,
+    #[cfg(not(feature = "uart"))]
+    let port = HostPort {
+        usb: UsbSerialJtag::new(peripherals.USB_DEVICE),
+        torn: true,
+    };
+    #[cfg(feature = "uart")]
+    let port = HostPort {
+        uart: match Uart::new(
+            peripherals.UART0,
+            uart::Config::default().with_baudrate(115_200),
+        ) {
+            Ok(u) => u.with_tx(peripherals.GPIO21).with_rx(peripherals.GPIO20),
+            Err(e) => panic!("uart: {e:?}"),
         },
+        torn: true,
+    };
+    let mut bridge = Bridge {
+        port,
         link,
         configured: false,
         dropped: 0,
@@ -169,7 +223,7 @@ fn main() -> ! {
 
     let mut decoder = Decoder::new();
     loop {
-        while let Ok(b) = bridge.port.usb.read_byte() {
+        while let Some(b) = bridge.port.read_byte() {
             if let Some(rec) = decoder.push(b) {
                 bridge.handle(rec);
             }
