@@ -44,6 +44,9 @@ pub struct Config {
     pub sleepy: bool,
     /// After answering request-node-status, stay awake this long.
     pub awake_window: Duration,
+    /// A sleepy node listens this long after each wake-up before it may sleep again (longer
+    /// than `wake_probe_interval`, so a waking peer's probe lands in it).
+    pub listen_window: Duration,
     /// A sleepy peer not heard for this long needs waking before a send.
     pub peer_awake_assumption: Duration,
     /// Interval between request-node-status probes while waking a peer.
@@ -81,6 +84,7 @@ impl Default for Config {
             delivery_hold: Duration::from_secs(10),
             sleepy: false,
             awake_window: Duration::from_millis(500),
+            listen_window: Duration::from_millis(150),
             peer_awake_assumption: Duration::from_millis(400),
             wake_probe_interval: Duration::from_millis(100),
             wake_attempts: 30,

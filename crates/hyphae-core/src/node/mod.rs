@@ -145,6 +145,8 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     blocked_until: Option<Instant>,
     awake_until: Instant,
     sleep_announced: Option<Instant>,
+    /// The latest `now` seen by `handle_timeout`.
+    last_now: Instant,
     started: bool,
 }
 
@@ -192,6 +194,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             blocked_until: None,
             awake_until: Instant::ZERO,
             sleep_announced: None,
+            last_now: Instant::ZERO,
             started: false,
         }
     }
@@ -346,6 +349,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         if !self.started {
             self.started = true;
             let jitter = self
@@ -428,6 +432,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
         if let Some(c) = self.completed.front() {
             t = earliest(t, Some(c.at + self.config.dedup_window));
+        }
+        if self.config.sleepy && self.sleep_announced.is_none() && self.awake_until > self.last_now
+        {
+            // The end of the listen / awake window, when sleep may be announced.
+            t = earliest(t, Some(self.awake_until));
         }
         earliest(t, self.blocked_until)
     }
@@ -667,19 +676,30 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             || (budget && self.inbound.len() > 1)
     }
 
+    /// Modem sleep: announce [`Event::MaySleepUntil`] when idle; after waking at that instant,
+    /// listen for `listen_window` (so a peer's request-node-status can reach us) before
+    /// announcing the next sleep.
     fn check_sleep(&mut self, now: Instant) {
         if !self.config.sleepy {
             return;
         }
+        if self.sleep_announced.is_some_and(|t| now >= t) {
+            self.sleep_announced = None;
+            self.awake_until = self.awake_until.max(now + self.config.listen_window);
+        }
         let busy = !self.outbound.is_empty()
             || !self.inbound.is_empty()
             || !self.control.is_empty()
+            || !self.deliveries.is_empty()
             || now < self.awake_until;
         if busy {
             self.sleep_announced = None;
             return;
         }
-        let until = self.next_beacon;
+        let mut until = self.next_beacon;
+        for (_, at, _) in &self.app_timers {
+            until = until.min(*at);
+        }
         if self.sleep_announced != Some(until) {
             self.sleep_announced = Some(until);
             self.push(Event::MaySleepUntil(until));

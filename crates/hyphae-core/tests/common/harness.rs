@@ -125,6 +125,12 @@ pub struct World {
     pub trace: bool,
     /// A send whose progress the trace prints.
     pub watch: Option<hyphae_core::SendId>,
+    /// Radios switched off after `MaySleepUntil` until that instant (frames to them are lost).
+    pub asleep_until: Vec<Instant>,
+    /// Total time each radio slept.
+    pub slept: Vec<Duration>,
+    /// Frames that arrived at a sleeping radio.
+    pub missed_asleep: u64,
 }
 
 pub fn addr(i: usize) -> LinkAddr {
@@ -159,6 +165,9 @@ impl World {
             links_up: true,
             trace: false,
             watch: None,
+            asleep_until: vec![Instant::ZERO; n],
+            slept: vec![Duration::ZERO; n],
+            missed_asleep: 0,
         }
     }
 
@@ -192,6 +201,14 @@ impl World {
             }
         }
         w
+    }
+
+    /// Replace node `i` with a fresh one using `config` (before `settle`).
+    pub fn reconfigure(&mut self, i: usize, config: Config, seed: u64) {
+        let mut node = Box::new(TNode::new(config, node_id(i), seed));
+        node.add_link(LinkInfo::for_kind(LinkKind::EspNowV1))
+            .unwrap();
+        self.nodes[i] = node;
     }
 
     /// Register `name` on every node.
@@ -266,6 +283,12 @@ impl World {
 
     fn drain_events(&mut self, i: usize) {
         while let Some(e) = self.nodes[i].poll_event() {
+            if let Event::MaySleepUntil(t) = e
+                && t > self.now
+            {
+                self.slept[i] += t.saturating_since(self.now);
+                self.asleep_until[i] = t;
+            }
             let payload = if let Event::Delivered(d) = e {
                 let mut out = vec![0u8; d.len];
                 assert_eq!(self.nodes[i].take_delivery(d.id, &mut out), Some(d.len));
@@ -290,6 +313,10 @@ impl World {
                 break;
             }
             let Reverse(f) = self.flight.pop().unwrap();
+            if self.now < self.asleep_until[f.to] {
+                self.missed_asleep += 1;
+                continue;
+            }
             self.nodes[f.to].handle_datagram(
                 self.now,
                 LinkId(0),
