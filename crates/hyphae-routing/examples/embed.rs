@@ -68,7 +68,11 @@ fn main() {
     }
     println!();
     println!("| trees | metric | mode | delivery | stretch | tx/route |");
+    let quick = args.iter().any(|a| a == "--quick");
     for metric in [Metric::TreeDistance, Metric::CommonPrefix] {
+        if quick && metric == Metric::CommonPrefix {
+            continue;
+        }
         for trees in [1usize, 2, 3, 5] {
             for mode in [Mode::Parallel, Mode::SourceTree, Mode::AllTrees] {
                 if trees == 1 && mode != Mode::Parallel {
@@ -83,6 +87,9 @@ fn main() {
                 );
             }
         }
+    }
+    if quick {
+        return;
     }
     // Crash a fraction of the nodes at once.
     let before = net.now;
@@ -165,9 +172,33 @@ fn main() {
         f.delivery(),
         f.stretch()
     );
+    use hyphae_routing::{
+        Forwarder, OpenPolicy, Router, gossip::Gossip, names::NameCache, service::Services,
+    };
+    println!("| state | bytes |");
     println!(
-        "routing state: Router<K=5, N=64> = {} bytes, Router<K=3, N=16> = {} bytes",
-        core::mem::size_of::<harness::R>(),
-        core::mem::size_of::<hyphae_routing::Router<hyphae_routing::OpenPolicy, 3, 16, 4>>()
+        "| Router<K=3 trees, N=16 neighbours, L=4 leases> | {} |",
+        size_of::<Router<OpenPolicy, 3, 16, 4>>()
     );
+    println!(
+        "| Router<K=3, N=32, L=4> | {} |",
+        size_of::<Router<OpenPolicy, 3, 32, 4>>()
+    );
+    println!(
+        "| Router<K=5, N=64, L=1> (this harness) | {} |",
+        size_of::<harness::R>()
+    );
+    println!(
+        "| Forwarder<16> (backtracking cache) | {} |",
+        size_of::<Forwarder<16>>()
+    );
+    println!(
+        "| NameCache<K=3, 32 entries> | {} |",
+        size_of::<NameCache<3, 32>>()
+    );
+    println!(
+        "| Gossip<64 seen, 4 stored> | {} |",
+        size_of::<Gossip<64, 4>>()
+    );
+    println!("| Services<16> | {} |", size_of::<Services<16>>());
 }

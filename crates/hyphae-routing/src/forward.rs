@@ -94,19 +94,24 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             return Decision::Unreachable;
         };
         // Current coordinates first; previous ones (grace period) only as a fallback.
-        let mut best: Option<((bool, u32, bool, u8, u64), NeighbourId, usize, Coords)> = None;
+        let mut best: Option<(HopKey, NeighbourId, usize, Coords)> = None;
         for n in self.nbs.iter().flatten() {
             if exclude.contains(&n.id) {
                 continue;
             }
-            for t in 0..trees {
-                let (Some(d), nt, mine) = (dest[t], n.trees[t], self.trees[t]) else {
+            // This neighbour's best tree below the threshold; among neighbours with the same
+            // best distance, the one closer in the other trees too (sum) wins.
+            let mut own_best: Option<(bool, u32, bool, usize, Coords)> = None;
+            let mut sum = 0u32;
+            for (t, d) in dest.iter().enumerate().take(trees) {
+                let (Some(d), nt, mine) = (*d, n.trees[t], self.trees[t]) else {
                     continue;
                 };
                 if !nt.has || !mine.placed || nt.root != mine.root {
                     continue;
                 }
                 let cur = metric.distance(&nt.coords, &d);
+                sum = sum.saturating_add(cur);
                 let old = nt
                     .prev
                     .filter(|_| now < nt.prev_until)
@@ -119,11 +124,18 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 if dist >= threshold {
                     continue;
                 }
-                let tie = mix64(self.cfg.seed ^ u64::from(n.id.0) ^ (t as u64) << 20);
-                let key = (stale, dist, t != tree, 255 - n.quality, tie);
-                if best.is_none_or(|(bk, ..)| key < bk) {
-                    best = Some((key, n.id, t, d));
+                let k = (stale, dist, t != tree, t, d);
+                if own_best.is_none_or(|b| (k.0, k.1, k.2) < (b.0, b.1, b.2)) {
+                    own_best = Some(k);
                 }
+            }
+            let Some((stale, dist, switch, t, d)) = own_best else {
+                continue;
+            };
+            let tie = mix64(self.cfg.seed ^ u64::from(n.id.0));
+            let key = (stale, dist, sum, switch, 255 - n.quality, tie);
+            if best.is_none_or(|(bk, ..)| key < bk) {
+                best = Some((key, n.id, t, d));
             }
         }
         match best {
@@ -136,6 +148,11 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         }
     }
 }
+
+/// Next-hop preference: stale (grace-period) coordinates last, distance, sum of distances over
+/// the trees, tree switch, link
+/// quality, tie-break (smaller is better).
+type HopKey = (bool, u32, u32, bool, u8, u64);
 
 #[derive(Debug, Clone, Copy)]
 struct Visit {

@@ -126,7 +126,13 @@ pub(crate) struct NbTree {
     /// Index this neighbour holds as our child in the tree.
     pub(crate) child: Option<u16>,
     pub(crate) child_since: Instant,
+    /// It refused our join request: not a parent candidate until then.
+    pub(crate) refused_until: Instant,
 }
+
+/// Parent preference: root distance, trees already using the neighbour as parent, link
+/// quality bucket, per-node pseudo-random tie-break (smaller is better).
+type ParentKey = (u8, u8, u8, u64);
 
 /// One neighbour as the router knows it.
 #[derive(Debug, Clone, Copy)]
@@ -318,11 +324,14 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         };
         let slot = self.slot(from);
         match msg.op {
-            Op::JoinRequest => {
-                if let Some(slot) = slot {
-                    self.on_join(now, t, slot, msg.subject);
+            Op::JoinRequest => match slot {
+                Some(slot) => self.on_join(now, t, slot, msg.subject),
+                None => {
+                    // Not in our table (full): refuse, so the requester looks elsewhere.
+                    let refuse = self.msg(Op::Leave, t, msg.subject, self.trees[t].coords);
+                    self.push(Dest::Neighbour(from), refuse);
                 }
-            }
+            },
             Op::Assign => {
                 if let Some(slot) = slot {
                     self.on_assign(now, t, slot, msg, addr);
@@ -859,18 +868,20 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         let Some(n) = self.nbs[slot] else {
             return;
         };
-        if subject == n.node {
-            if let Some(i) = n.trees[t].child {
-                self.quarantine(now, t, i);
-                if let Some(nm) = self.nbs[slot].as_mut() {
-                    nm.trees[t].child = None;
-                }
+        if let Some(i) = n.trees[t].child.filter(|_| subject == n.node) {
+            self.quarantine(now, t, i);
+            if let Some(nm) = self.nbs[slot].as_mut() {
+                nm.trees[t].child = None;
             }
         }
         if subject == self.cfg.node {
             let tree = &mut self.trees[t];
             if tree.pending.is_some_and(|(p, _)| p == from) {
                 tree.pending = None;
+                let until = now.add(self.cfg.join_timeout.times(5));
+                if let Some(nm) = self.nbs[slot].as_mut() {
+                    nm.trees[t].refused_until = until;
+                }
             }
             if tree.parent == Some(from) {
                 tree.parent = None;
@@ -976,16 +987,21 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     fn usable(&self, now: Instant, t: usize, n: &Neighbour<K>) -> Option<u64> {
         let e = &n.trees[t];
         let tree = &self.trees[t];
-        if !e.has || e.dist >= DETACHED - 1 || n.quality < self.cfg.min_quality {
+        if !e.has
+            || e.dist >= DETACHED - 1
+            || n.quality < self.cfg.min_quality
+            || now < e.refused_until
+        {
             return None;
         }
         if e.coords.depth() + 1 >= MAX_DEPTH {
             return None;
         }
-        if let Some((r, ep)) = tree.dead {
-            if e.root == r && !epoch_newer(e.epoch, ep) {
-                return None;
-            }
+        if tree
+            .dead
+            .is_some_and(|(r, ep)| e.root == r && !epoch_newer(e.epoch, ep))
+        {
+            return None;
         }
         if tree.placed && e.root == tree.root {
             let mine = tree.coords;
@@ -1001,7 +1017,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     }
 
     /// Ordering key of a parent candidate (smaller is better).
-    fn parent_key(&self, t: usize, n: &Neighbour<K>) -> (u8, u8, u8, u64) {
+    fn parent_key(&self, t: usize, n: &Neighbour<K>) -> ParentKey {
         let diversity = (0..self.tree_count())
             .filter(|&o| o != t && self.trees[o].parent == Some(n.id))
             .count() as u8;
@@ -1021,7 +1037,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             u64::MAX
         };
         // Best root on offer, then the best parent for it.
-        let mut best: Option<(u64, (u8, u8, u8, u64), usize)> = None;
+        let mut best: Option<(u64, ParentKey, usize)> = None;
         for s in 0..N {
             let Some(n) = self.nbs[s] else { continue };
             let Some(rank) = self.usable(now, t, &n) else {

@@ -434,6 +434,7 @@ impl Net {
             .collect()
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Walk one frame from `s` toward `dest`; returns hops (forward and back) if it reaches `d`.
     pub fn walk(
         &mut self,
@@ -669,8 +670,20 @@ pub fn diagnose(net: &Net, t: usize) -> String {
             }
         }
     }
+    let root = comp.iter().copied().find(|&u| net.routers[u].is_root(t));
+    let excess = root.map_or(0.0, |r| {
+        let d = bfs(&net.g, r, &net.alive);
+        comp.iter()
+            .filter_map(|&u| {
+                net.routers[u]
+                    .coords(t)
+                    .map(|c| c.depth() as f64 - f64::from(d[u]))
+            })
+            .sum::<f64>()
+            / comp.len() as f64
+    });
     format!(
-        "tree {t}: comp {} attached {attached} roots {roots} root ids {} dup coords {dups} parent mismatch {mism}",
+        "tree {t}: depth excess over BFS {excess:.3}; comp {} attached {attached} roots {roots} root ids {} dup coords {dups} parent mismatch {mism}",
         comp.len(),
         ids.len()
     )
