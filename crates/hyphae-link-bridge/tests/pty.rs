@@ -321,3 +321,60 @@ fn config_reads_from_toml() {
     assert_eq!(c.baud, 115_200);
     assert_eq!(BridgeConfig::TYPE, "espnow-bridge");
 }
+
+/// Host-side cost of the link: TX round trips (record out, ACK back) and RX records per second
+/// through the real pty, against the emulator. Figures in docs/BENCHMARKS.md; run with
+/// `cargo test --release -p hyphae-link-bridge --test pty -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark"]
+async fn bench_pty_throughput() {
+    let (mut link, emu, _pty) = setup(1).await;
+    let frame = [0xa5u8; MAX_PAYLOAD];
+    let n = 2000u32;
+    // Stop-and-wait: one TX in flight.
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        link.send(&LinkAddr::BROADCAST, &frame).await.unwrap();
+    }
+    let serial = t.elapsed();
+    // Pipelined: 32 in flight from 32 tasks.
+    let h = link.handle();
+    let t = std::time::Instant::now();
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / 32 {
+                    h.send(&LinkAddr::BROADCAST, &[0xa5u8; MAX_PAYLOAD])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let piped = t.elapsed();
+    // RX: frames from the emulator to the consumer.
+    let feeder = emu.clone();
+    let t = std::time::Instant::now();
+    tokio::spawn(async move {
+        for _ in 0..n {
+            feeder.rx([1; 6], -50, true, &[0x5au8; MAX_PAYLOAD]).await;
+        }
+    });
+    for _ in 0..n {
+        timeout(T, link.recv_frame()).await.unwrap().unwrap();
+    }
+    let rx = t.elapsed();
+    let rate = |d: Duration, count: u32| f64::from(count) / d.as_secs_f64();
+    println!(
+        "250-byte frames over the pty: TX stop-and-wait {:.0}/s ({:.1} us each), TX 32 in flight {:.0}/s, RX {:.0}/s",
+        rate(serial, n),
+        serial.as_secs_f64() * 1e6 / f64::from(n),
+        rate(piped, n / 32 * 32),
+        rate(rx, n)
+    );
+    assert_eq!(link.handle().stats().dropped, 0);
+}
