@@ -22,7 +22,8 @@ async fn setup(channel: u8) -> (BridgeLink, common::Emulator, common::Pty) {
     let emu = common::spawn(master);
     let cfg = BridgeConfig {
         channel,
-        ack_timeout_ms: 300,
+        // Generous: CI runs many test binaries at once on two cores.
+        ack_timeout_ms: 1500,
         ..BridgeConfig::new(pty.path.to_string_lossy())
     };
     let link = timeout(T, BridgeLink::open(&cfg))
@@ -237,10 +238,13 @@ async fn garbage_and_truncated_records_are_skipped() {
 async fn bridge_reset_fails_in_flight_and_reconfigures() {
     let (mut link, emu, _pty) = setup(11).await;
     emu.with(|s| s.swallow_tx = 1);
+    let before = emu.with(|s| s.records_in);
     let h = link.handle();
     let in_flight = tokio::spawn(async move { h.send(&LinkAddr::BROADCAST, b"doomed").await });
-    // Let the TX reach the bridge, then reboot it.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Wait until the TX has reached the bridge (which swallows it), then reboot it.
+    while emu.with(|s| s.records_in) == before {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     emu.send(EmuCmd::Reset).await;
     assert_eq!(in_flight.await.unwrap(), Err(BridgeError::Reset));
     let ev = timeout(T, link.recv()).await.unwrap().unwrap();
