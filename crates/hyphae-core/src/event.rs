@@ -222,6 +222,8 @@ pub struct Counters {
     pub events_dropped: u64,
     /// Neighbours evicted from the peer table.
     pub evictions: u64,
+    /// Completed transfers forgotten by the duplicate filter before `dedup_window` ended.
+    pub dedup_evictions: u64,
 }
 
 impl Counters {

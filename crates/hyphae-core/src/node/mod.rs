@@ -1,5 +1,6 @@
 //! The sans-IO node: the one state machine a shell drives.
 
+mod route;
 mod rx;
 mod transfer;
 mod tx;
@@ -16,6 +17,7 @@ use crate::links::{Link, LinkId};
 use crate::peers::PeerTable;
 use crate::rng::Rng;
 use crate::time::{Instant, earliest};
+use route::Route;
 
 pub use transfer::MAX_WINDOW;
 use transfer::{InTransfer, OutState, OutTransfer};
@@ -229,17 +231,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.app_timers
             .push((app, at, token))
             .map_err(|_| SendError::Busy)
-    }
-
-    /// Install a static next hop for `dest` (until tree routing finds one itself).
-    pub fn set_route(&mut self, dest: NodeId, via: NodeId) -> bool {
-        self.routes.retain(|(d, _)| *d != dest);
-        self.routes.push((dest, via)).is_ok()
-    }
-
-    /// Remove every static route.
-    pub fn clear_routes(&mut self) {
-        self.routes.clear();
     }
 
     /// Send `data` reliably to `dest` for `app`. The outcome arrives as
@@ -721,40 +712,9 @@ fn push_event(events: &mut heapless::Deque<Event, EVENT_QUEUE>, counters: &mut C
     }
 }
 
-/// Where a frame to some node goes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Route {
-    pub(crate) link: LinkId,
-    pub(crate) to: LinkAddr,
-    /// Bytes of routing header (0 when the destination is a neighbour).
-    pub(crate) header_len: usize,
-}
-
 impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
     Node<P, T, IN, OUT, M>
 {
-    /// The next hop towards `dest`: the neighbour itself, else a static route.
-    pub(crate) fn route_to(&self, dest: &NodeId) -> Option<Route> {
-        let up = |l: LinkId| self.link_up.get(usize::from(l.0)).copied().unwrap_or(false);
-        if let Some((link, to)) = self.peers.get(dest).and_then(|p| p.route())
-            && up(link)
-        {
-            return Some(Route {
-                link,
-                to,
-                header_len: 0,
-            });
-        }
-        let via = self.routes.iter().find(|(d, _)| d == dest)?.1;
-        let (link, to) = self.peers.get(&via)?.route()?;
-        up(link).then_some(Route {
-            link,
-            to,
-            // Full node-id addresses both ways until coordinates exist: 3 + 9 + 9.
-            header_len: hyphae_wire::routing::FIXED_LEN + 18,
-        })
-    }
-
     /// Deliver a payload held in `region` at `offset..offset + len`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn deliver(
@@ -795,8 +755,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     pub(crate) fn remember_completed(&mut self, from: NodeId, id: u16, count: u32, now: Instant) {
-        if self.completed.is_full() {
-            self.completed.pop_front();
+        if self.completed.is_full()
+            && let Some(old) = self.completed.pop_front()
+            && now.saturating_since(old.at) < self.config.dedup_window
+        {
+            // Forgotten before its window ended: a very late duplicate of it could be
+            // delivered again. Counted so an operator sees the cache is too small.
+            self.counters.dedup_evictions += 1;
         }
         let _ = self.completed.push_back(Completed {
             from,
