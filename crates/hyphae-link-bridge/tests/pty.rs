@@ -382,3 +382,32 @@ async fn bench_pty_throughput() {
     );
     assert_eq!(link.handle().stats().dropped, 0);
 }
+
+/// The way a node's configuration selects this link: an internally tagged enum of link kinds.
+#[test]
+fn config_selected_by_type_tag() {
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(tag = "type")]
+    enum LinkConfig {
+        #[serde(rename = "espnow-bridge")]
+        EspNowBridge(BridgeConfig),
+        #[serde(rename = "udp")]
+        Udp {},
+    }
+    #[derive(serde::Deserialize, Debug)]
+    struct File {
+        link: Vec<LinkConfig>,
+    }
+    let f: File = toml::from_str(
+        "[[link]]\ntype = \"espnow-bridge\"\nport = \"/dev/ttyACM0\"\nchannel = 11\n\n[[link]]\ntype = \"udp\"\n",
+    )
+    .unwrap();
+    let LinkConfig::EspNowBridge(c) = &f.link[0] else {
+        panic!("{f:?}")
+    };
+    assert_eq!((c.port.as_str(), c.channel), ("/dev/ttyACM0", 11));
+    assert!(matches!(f.link[1], LinkConfig::Udp {}));
+    let bad: Result<File, _> =
+        toml::from_str("[[link]]\ntype = \"espnow-bridge\"\nchannel = \"six\"\n");
+    assert!(bad.is_err());
+}
