@@ -73,7 +73,7 @@ impl Default for Config {
             ack_every: 8,
             ack_delay: Duration::from_millis(10),
             rto_initial: Duration::from_millis(300),
-            rto_min: Duration::from_millis(10),
+            rto_min: Duration::from_millis(25),
             rto_max: Duration::from_secs(4),
             transfer_timeout: Duration::from_secs(30),
             resume_window: Duration::from_secs(60),
