@@ -281,3 +281,139 @@ impl<const V: usize> Forwarder<V> {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::{Config, OpenPolicy};
+    use crate::{Address, TreeEntry, TreeOp, TreeRepr};
+
+    type R = Router<OpenPolicy, 1, 8, 1>;
+
+    fn c(v: &[u16]) -> Coords {
+        Coords::new(v).unwrap()
+    }
+
+    fn entry(root: u8, dist: u8, coords: Coords) -> TreeEntry {
+        TreeEntry {
+            root: NodeId([root; 8]).short(),
+            epoch: 10,
+            root_distance: dist,
+            coords,
+        }
+    }
+
+    /// X at /1 under root R (/), neighbours A at /2 and B at /3.
+    fn setup() -> R {
+        let mut cfg = Config::new(NodeId([9; 8]), Duration::from_secs(1));
+        cfg.trees = 1;
+        cfg.root_candidate = false;
+        let mut x = R::new(cfg, OpenPolicy::default(), Instant(0));
+        let now = Instant(1);
+        x.on_beacon(
+            now,
+            NeighbourId(0),
+            NodeId([1; 8]),
+            200,
+            &[entry(1, 0, Coords::ROOT)],
+        );
+        let (_, join) = x.poll_message().unwrap();
+        assert_eq!(join.op, TreeOp::JoinRequest);
+        let assign = TreeRepr {
+            op: TreeOp::Assign,
+            tree: 0,
+            epoch: 10,
+            subject: NodeId([9; 8]),
+            address: Address::Coords(c(&[1])),
+        };
+        x.on_tree_message(now, NeighbourId(0), &assign);
+        assert_eq!(x.coords(0), Some(c(&[1])));
+        x.on_beacon(
+            now,
+            NeighbourId(1),
+            NodeId([2; 8]),
+            200,
+            &[entry(1, 1, c(&[2]))],
+        );
+        x.on_beacon(
+            now,
+            NeighbourId(2),
+            NodeId([3; 8]),
+            200,
+            &[entry(1, 1, c(&[3]))],
+        );
+        x
+    }
+
+    #[test]
+    fn greedy_picks_the_strictly_closer_neighbour() {
+        let x = setup();
+        let now = Instant(2);
+        let dest = [Some(c(&[2, 5]))];
+        let d = x.next_hop(now, 0, &dest, Metric::TreeDistance, &[]);
+        assert!(matches!(
+            d,
+            Decision::Forward {
+                neighbour: NeighbourId(1),
+                tree: 0,
+                ..
+            }
+        ));
+        assert_eq!(
+            x.next_hop(now, 0, &[Some(c(&[1]))], Metric::TreeDistance, &[]),
+            Decision::Deliver
+        );
+        assert_eq!(
+            x.next_hop(now, 0, &[None], Metric::TreeDistance, &[]),
+            Decision::Unreachable
+        );
+        // CPL metric agrees here
+        let d = x.next_hop(now, 0, &dest, Metric::CommonPrefix, &[]);
+        assert!(matches!(
+            d,
+            Decision::Forward {
+                neighbour: NeighbourId(1),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn backtracking_tries_other_candidates_then_gives_up() {
+        let x = setup();
+        let mut f: Forwarder<4> = Forwarder::new();
+        let now = Instant(2);
+        let dest = [Some(c(&[2, 5]))];
+        let m = Metric::TreeDistance;
+        let first = f.route(&x, now, 77, None, false, 0, &dest, m);
+        assert!(matches!(
+            first,
+            Decision::Forward {
+                neighbour: NeighbourId(1),
+                ..
+            }
+        ));
+        // A returns it: next best strictly closer is the root R
+        let second = f.route(&x, now, 77, Some(NeighbourId(1)), true, 0, &dest, m);
+        assert!(matches!(
+            second,
+            Decision::Forward {
+                neighbour: NeighbourId(0),
+                ..
+            }
+        ));
+        // R returns it too: B is not closer; we are the origin → unreachable
+        let third = f.route(&x, now, 77, Some(NeighbourId(0)), true, 0, &dest, m);
+        assert_eq!(third, Decision::Unreachable);
+        // a frame from a predecessor that finds no candidate goes back to it
+        let dead_end = [Some(c(&[1, 4]))];
+        let fwd = f.route(&x, now, 5, Some(NeighbourId(2)), false, 0, &dead_end, m);
+        assert_eq!(fwd, Decision::Backtrack(NeighbourId(2)));
+        // a frame seen before is returned at once
+        let again = f.route(&x, now, 77, Some(NeighbourId(2)), false, 0, &dest, m);
+        assert!(matches!(
+            again,
+            Decision::Backtrack(NeighbourId(2)) | Decision::Forward { .. }
+        ));
+    }
+}

@@ -308,6 +308,9 @@ impl Net {
         let trees = self.routers[0].tree_count();
         (0..trees).all(|t| {
             let mut root = None;
+            if !comp.iter().any(|&u| self.routers[u].is_root(t)) {
+                return false;
+            }
             comp.iter().all(|&u| {
                 let r = &self.routers[u];
                 let s = r.tree_state(t);
@@ -386,7 +389,10 @@ impl Net {
         self.component().iter().all(|&u| {
             (0..trees).all(
                 |t| match (self.routers[u].coords(t), self.routers[u].parent(t)) {
-                    (Some(c), Some(p)) => self.routers[usize::from(p.0)].coords(t) == c.parent(),
+                    (Some(c), Some(p)) => {
+                        self.alive[usize::from(p.0)]
+                            && self.routers[usize::from(p.0)].coords(t) == c.parent()
+                    }
                     (Some(c), None) => c.depth() == 0,
                     _ => false,
                 },
