@@ -53,6 +53,11 @@ measure() {
   echo "$label $flash $ram $stack" >> "$ROWS"
 }
 
+# The node firmware's hardware-free logic (sensor app over the real core, identity record) runs
+# its tests on the host.
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+cargo test -p hyphae-fw-logic --target "$HOST"
+
 ROWS=$(mktemp)
 start=$(date +%s)
 build --workspace

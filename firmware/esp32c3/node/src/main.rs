@@ -11,7 +11,6 @@
 #![no_std]
 #![no_main]
 
-mod device_app;
 mod identity;
 
 use core::time::Duration;
@@ -23,6 +22,7 @@ use esp_radio::wifi::PowerSaveMode;
 use esp_storage::FlashStorage;
 use hyphae_core::{Config, Event, Instant, LinkAddr, LinkInfo, LinkKind, Node, RxMeta};
 use hyphae_fw_espnow::{EspNowLink, now_ms};
+use hyphae_fw_logic::device_app;
 use hyphae_link_bridge::espnow::Channel;
 use hyphae_wire::beacon::Capabilities;
 use static_cell::StaticCell;
