@@ -25,7 +25,7 @@ fn limit_bps() -> f64 {
 }
 
 /// Goodput in bit/s of one 64 KiB transfer, or None if it failed.
-fn run(hops: usize, loss: f64, config: Config, seed: u64) -> Option<(f64, u64)> {
+fn run(hops: usize, loss: f64, config: Config, seed: u64, tx_status: bool) -> Option<(f64, u64)> {
     let mut w = if hops == 1 {
         World::full_mesh(2, config, Channel::lossy(loss), seed)
     } else {
@@ -34,6 +34,7 @@ fn run(hops: usize, loss: f64, config: Config, seed: u64) -> Option<(f64, u64)> 
     let app = w.register_all("bulk");
     w.settle();
     w.trace = std::env::var_os("BULK_TRACE").is_some();
+    w.tx_status = tx_status;
     let data: Vec<u8> = (0..BLOB).map(|i| (i * 7 + 3) as u8).collect();
     let dest = hops;
     let start = w.now;
@@ -79,7 +80,13 @@ fn main() {
             ack_every: if window == 1 { 1 } else { 8 },
             ..Config::default()
         };
-        let r = run(v[0] as usize, v[1], cfg, v[2] as u64);
+        let r = run(
+            v[0] as usize,
+            v[1],
+            cfg,
+            v[2] as u64,
+            v.get(4).is_some_and(|x| *x > 0.0),
+        );
         println!("{r:?}");
         return;
     }
@@ -104,6 +111,21 @@ fn main() {
         ack_every: 1,
         ..Config::default()
     };
+    for (tx_status, title) in [
+        (false, "End-to-end only (the link reports nothing)"),
+        (
+            true,
+            "With the link's per-frame outcome (ESP-NOW send callback), link_retries = 3",
+        ),
+    ] {
+        println!();
+        println!("{title}:");
+        println!();
+        table(limit, windowed, stop_and_wait, tx_status);
+    }
+}
+
+fn table(limit: f64, windowed: Config, stop_and_wait: Config, tx_status: bool) {
     println!(
         "| hops | loss | windowed goodput | ratio | stop-and-wait goodput | ratio | e2e ratio (windowed) | rtx/seed |"
     );
@@ -115,7 +137,7 @@ fn main() {
             let mut rtx = 0;
             for (k, cfg) in [windowed, stop_and_wait].into_iter().enumerate() {
                 for seed in 0..SEEDS {
-                    if let Some((g, r)) = run(hops, loss, cfg, 100 + seed) {
+                    if let Some((g, r)) = run(hops, loss, cfg, 100 + seed, tx_status) {
                         sums[k] += g;
                         ok[k] += 1;
                         if k == 0 {

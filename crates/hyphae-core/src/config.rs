@@ -59,6 +59,9 @@ pub struct Config {
     pub throttle_percent: u8,
     /// How long a sender slows down after a throttle signal.
     pub throttle_hold: Duration,
+    /// Link-level retries of a unicast frame the link reports unacknowledged
+    /// (`LinkEvent::TxDone { ok: false }`); 0 disables (and saves copying each frame).
+    pub link_retries: u8,
     /// How many times each fragment of a broadcast transfer is sent.
     pub broadcast_repeats: u8,
 }
@@ -91,6 +94,7 @@ impl Default for Config {
             pacing: Duration::ZERO,
             throttle_percent: 75,
             throttle_hold: Duration::from_millis(250),
+            link_retries: 3,
             broadcast_repeats: 1,
         }
     }

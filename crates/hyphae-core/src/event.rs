@@ -222,6 +222,10 @@ pub struct Counters {
     pub events_dropped: u64,
     /// Neighbours evicted from the peer table.
     pub evictions: u64,
+    /// Frames sent again after the link reported them unacknowledged (`LinkEvent::TxDone`).
+    pub link_retries: u64,
+    /// Frames the link reported unacknowledged after every link retry.
+    pub link_failures: u64,
     /// Completed transfers forgotten by the duplicate filter before `dedup_window` ended.
     pub dedup_evictions: u64,
 }

@@ -84,8 +84,17 @@ pub struct Transmit {
 pub enum LinkEvent {
     /// The link's device came up or went down.
     Up(bool),
-    /// The driver's own airtime budget (e.g. a LoRa module's duty cycle) was exhausted.
+    /// The driver's own airtime budget (e.g. a LoRa module's duty cycle) was exhausted: the
+    /// node sends nothing on the link for a second.
     BudgetExhausted,
+    /// The outcome of the last unicast [`Transmit`] on the link, where the link reports one
+    /// (ESP-NOW's send callback: the MAC-layer acknowledgement). With
+    /// [`Config::link_retries`] > 0 a failed frame is sent again at once, ahead of other
+    /// traffic, up to that many times; end-to-end reliability stays in force either way.
+    TxDone {
+        /// The link acknowledged the frame.
+        ok: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +103,8 @@ struct Queued<const M: usize> {
     to: LinkAddr,
     len: usize,
     control: bool,
+    /// Link-level retries already spent on this frame.
+    retries: u8,
     bytes: [u8; M],
 }
 
@@ -125,6 +136,12 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     rng: Rng,
     links: heapless::Vec<Link, MAX_LINKS>,
     link_up: [bool; MAX_LINKS],
+    /// No frame goes on a link before this (a driver reported its own budget exhausted).
+    link_blocked: [Instant; MAX_LINKS],
+    /// The last unicast frame sent, until the link reports its outcome (`LinkEvent::TxDone`).
+    pending_tx: Option<Queued<M>>,
+    /// Link retries already spent on the frame being transmitted.
+    tx_retries: u8,
     peers: PeerTable<P>,
     apps: heapless::Vec<AppId, MAX_APPS>,
     app_timers: heapless::Vec<(AppId, Instant, u32), APP_TIMERS>,
@@ -174,6 +191,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             rng,
             links: heapless::Vec::new(),
             link_up: [true; MAX_LINKS],
+            link_blocked: [Instant::ZERO; MAX_LINKS],
+            pending_tx: None,
+            tx_retries: 0,
             peers: PeerTable::new(),
             apps: heapless::Vec::new(),
             app_timers: heapless::Vec::new(),
@@ -326,14 +346,33 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     /// Tell the node about a link event.
     pub fn handle_link_event(&mut self, now: Instant, link: LinkId, event: LinkEvent) {
-        let Some(up) = self.link_up.get_mut(usize::from(link.0)) else {
+        let n = usize::from(link.0);
+        if n >= self.links.len() {
             return;
-        };
+        }
         match event {
-            LinkEvent::Up(u) => *up = u,
+            LinkEvent::Up(u) => self.link_up[n] = u,
             LinkEvent::BudgetExhausted => {
-                self.blocked_until =
-                    earliest(self.blocked_until, Some(now + Duration::from_secs(1)));
+                self.link_blocked[n] = self.link_blocked[n].max(now + Duration::from_secs(1));
+            }
+            LinkEvent::TxDone { ok } => {
+                let Some(mut q) = self.pending_tx.take_if(|p| p.link == link) else {
+                    return;
+                };
+                if ok {
+                    return;
+                }
+                if q.retries < self.config.link_retries {
+                    q.retries += 1;
+                    if self.control.is_full() {
+                        self.counters.drop(crate::event::DropReason::QueueFull);
+                    } else {
+                        let _ = self.control.push_front(q);
+                        self.counters.link_retries += 1;
+                    }
+                } else {
+                    self.counters.link_failures += 1;
+                }
             }
         }
     }

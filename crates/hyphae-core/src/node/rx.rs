@@ -183,6 +183,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             to: route.to,
             len: bytes.len(),
             control: false,
+            retries: 0,
             bytes: [0; M],
         };
         q.bytes[..bytes.len()].copy_from_slice(bytes);

@@ -23,20 +23,33 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.handle_timeout(now);
         self.blocked_until = None;
-        if let Some(t) = self.transmit_control(now, buf) {
-            return Some(t);
+        self.tx_retries = 0;
+        let t = self
+            .transmit_control(now, buf)
+            .or_else(|| self.transmit_ack(now, buf))
+            .or_else(|| self.transmit_data(now, buf))?;
+        if self.config.link_retries > 0 && !t.to.is_broadcast() && t.len <= M {
+            // Kept until the link reports the outcome (`LinkEvent::TxDone`).
+            let mut q = Queued {
+                link: t.link,
+                to: t.to,
+                len: t.len,
+                control: true,
+                retries: self.tx_retries,
+                bytes: [0; M],
+            };
+            q.bytes[..t.len].copy_from_slice(&buf[..t.len]);
+            self.pending_tx = Some(q);
         }
-        if let Some(t) = self.transmit_ack(now, buf) {
-            return Some(t);
-        }
-        self.transmit_data(now, buf)
+        Some(t)
     }
 
     fn link_ready(&mut self, now: Instant, link: LinkId, len: usize) -> bool {
         let Some(l) = self.links.get_mut(usize::from(link.0)) else {
             return false;
         };
-        let at = l.ready_at(now, len);
+        let blocked = self.link_blocked.get(usize::from(link.0)).copied();
+        let at = l.ready_at(now, len).max(blocked.unwrap_or(now));
         if at > now {
             self.blocked_until = earliest(self.blocked_until, Some(at));
             return false;
@@ -64,6 +77,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return None;
         }
         let q = self.control.pop_front()?;
+        self.tx_retries = q.retries;
         buf[..len].copy_from_slice(&q.bytes[..len]);
         self.sent(now, link, len, q.control);
         Some(Transmit {
@@ -304,6 +318,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             to,
             len: 0,
             control: true,
+            retries: 0,
             bytes: [0; M],
         };
         match build(&mut q.bytes) {

@@ -15,7 +15,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use hyphae_core::{
-    AppId, Config, Event, Instant, LinkAddr, LinkId, LinkInfo, LinkKind, Node, NodeId, RxMeta,
+    AppId, Config, Event, Instant, LinkAddr, LinkEvent, LinkId, LinkInfo, LinkKind, Node, NodeId,
+    RxMeta,
 };
 
 /// The node type the harness drives: room for one 64 KiB blob each way.
@@ -131,6 +132,10 @@ pub struct World {
     pub slept: Vec<Duration>,
     /// Frames that arrived at a sleeping radio.
     pub missed_asleep: u64,
+    /// Report each unicast frame's link-layer outcome (ESP-NOW's send callback) as
+    /// `LinkEvent::TxDone` when the frame ends.
+    pub tx_status: bool,
+    statuses: Vec<(Instant, usize, bool)>,
 }
 
 pub fn addr(i: usize) -> LinkAddr {
@@ -168,6 +173,8 @@ impl World {
             asleep_until: vec![Instant::ZERO; n],
             slept: vec![Duration::ZERO; n],
             missed_asleep: 0,
+            tx_status: false,
+            statuses: Vec::new(),
         }
     }
 
@@ -247,9 +254,13 @@ impl World {
             }
         }
         if !self.links_up {
+            if unicast && self.tx_status {
+                self.statuses.push((end, i, false));
+            }
             return;
         }
         let bytes = buf[..t.len].to_vec();
+        let mut acked = false;
         for k in 0..self.hears[i].len() {
             let j = self.hears[i][k];
             if unicast && t.to != addr(j) {
@@ -258,6 +269,7 @@ impl World {
             if self.rng.chance(self.channel.loss) {
                 continue;
             }
+            acked = end >= self.asleep_until[j];
             let copies = if self.rng.chance(self.channel.dup) {
                 2
             } else {
@@ -278,6 +290,9 @@ impl World {
                     bytes: bytes.clone(),
                 }));
             }
+        }
+        if unicast && self.tx_status {
+            self.statuses.push((end, i, acked));
         }
     }
 
@@ -325,6 +340,15 @@ impl World {
                 &f.bytes,
             );
         }
+        let mut k = 0;
+        while k < self.statuses.len() {
+            if self.statuses[k].0 <= self.now {
+                let (_, i, ok) = self.statuses.swap_remove(k);
+                self.nodes[i].handle_link_event(self.now, LinkId(0), LinkEvent::TxDone { ok });
+            } else {
+                k += 1;
+            }
+        }
         // Contention: nodes whose medium is free try in a random order (CSMA back-off), so no
         // node index has priority for the medium.
         let n = self.nodes.len();
@@ -341,6 +365,9 @@ impl World {
         }
         // Next instant.
         let mut next: Option<Instant> = self.flight.peek().map(|f| f.0.at);
+        for (at, _, _) in &self.statuses {
+            next = Some(next.map_or(*at, |n| n.min(*at)));
+        }
         for i in 0..self.nodes.len() {
             let mut cand = self.nodes[i].poll_timeout();
             if self.radio_free[i] > self.now {
