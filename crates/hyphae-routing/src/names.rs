@@ -1,7 +1,7 @@
 //! Name resolution cache: node id → coordinates per tree, bounded, with expiry
 //! (`docs/spec/routing.md` §7). Entries are learned from gossip announcements and routed traffic.
 
-use hyphae_wire::{Coords, NodeId};
+use hyphae_wire::{Address, Coords, NodeId};
 
 use crate::{Duration, Instant};
 
@@ -120,9 +120,89 @@ impl<const K: usize, const M: usize> NameCache<K, M> {
     }
 }
 
+/// Encode a position announcement (the gossip payload that feeds name caches,
+/// `routing.md` §7): `node id (8) | count u8 | count × (tree u8 | address)`. Returns the bytes
+/// written, or `None` if `buf` is too small.
+pub fn encode_position(node: NodeId, coords: &[Option<Coords>], buf: &mut [u8]) -> Option<usize> {
+    let (id, rest) = buf.split_at_mut_checked(8)?;
+    id.copy_from_slice(&node.0);
+    let (count, mut rest) = rest.split_first_mut()?;
+    let mut n = 0u8;
+    let mut used = 9;
+    for (t, c) in coords.iter().enumerate().take(8) {
+        let Some(c) = c else { continue };
+        let (tree, tail) = rest.split_first_mut()?;
+        *tree = t as u8;
+        let len = Address::Coords(*c).emit(tail).ok()?;
+        rest = &mut tail[len..];
+        used += 1 + len;
+        n += 1;
+    }
+    *count = n;
+    Some(used)
+}
+
+/// Decode a position announcement; `None` if malformed (any byte string is safe to pass).
+pub fn decode_position<const K: usize>(buf: &[u8]) -> Option<(NodeId, [Option<Coords>; K])> {
+    let (id, rest) = buf.split_at_checked(8)?;
+    let node = NodeId(id.try_into().ok()?);
+    let (&count, mut rest) = rest.split_first()?;
+    let mut out = [None; K];
+    for _ in 0..count {
+        let (&tree, tail) = rest.split_first()?;
+        let (addr, len) = Address::parse(tail).ok()?;
+        let Address::Coords(c) = addr else {
+            return None;
+        };
+        if let Some(slot) = out.get_mut(usize::from(tree)) {
+            *slot = Some(c);
+        }
+        rest = &tail[len..];
+    }
+    rest.is_empty().then_some((node, out))
+}
+
+impl<const K: usize, const M: usize> NameCache<K, M> {
+    /// Learn every tree of a decoded position announcement.
+    pub fn learn_all(&mut self, now: Instant, node: NodeId, coords: &[Option<Coords>; K]) {
+        for (t, c) in coords.iter().enumerate() {
+            if let Some(c) = c {
+                self.learn(now, node, t, *c);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn position_round_trip() {
+        let coords = [
+            Some(Coords::new(&[1, 20, 3]).unwrap()),
+            None,
+            Some(Coords::ROOT),
+        ];
+        let mut buf = [0; 64];
+        let n = encode_position(id(4), &coords, &mut buf).unwrap();
+        assert_eq!(n, 8 + 1 + (1 + 4) + (1 + 1));
+        let (node, back) = decode_position::<3>(&buf[..n]).unwrap();
+        assert_eq!((node, back), (id(4), coords));
+        assert!(decode_position::<3>(&buf[..n - 1]).is_none());
+        assert!(encode_position(id(4), &coords, &mut buf[..10]).is_none());
+        let mut c: NameCache<3, 4> = NameCache::default();
+        c.learn_all(Instant(0), node, &back);
+        assert_eq!(c.resolve(Instant(0), id(4)), Some(coords));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = decode_position::<3>(&bytes);
+        }
+    }
 
     fn id(i: u8) -> NodeId {
         NodeId([i; 8])

@@ -244,6 +244,7 @@ pub struct Router<P, const K: usize, const N: usize, const L: usize = 4> {
     pub(crate) leases: [Option<Lease<K>>; L],
     queue: [Option<(Dest, TreeRepr)>; QUEUE],
     beacon_wanted: bool,
+    next_tick: Instant,
     rng: u64,
     stats: Stats,
 }
@@ -262,6 +263,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             leases: [None; L],
             queue: [None; QUEUE],
             beacon_wanted: false,
+            next_tick: now,
             rng: mix64(cfg.seed),
             stats: Stats::default(),
         }
@@ -366,6 +368,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     /// Advance timers: neighbour expiry, epoch refresh at the root, root loss, claims,
     /// hysteresis. Call at [`Router::poll_timeout`] or more often.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.next_tick = now.add(Duration(self.cfg.beacon_interval.0 / 2));
         let lost_after = self
             .cfg
             .beacon_interval
@@ -460,15 +463,10 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     /// The earliest time [`Router::handle_timeout`] has work.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        // Conservative: once per beacon interval is always enough; finer timers are checked
-        // against `now` whenever the router runs.
-        let last = self
-            .trees
-            .iter()
-            .map(|t| t.epoch_at)
-            .max()
-            .unwrap_or(self.started);
-        Some(last.add(self.cfg.beacon_interval))
+        // Every timer is a multiple of the beacon interval: ticking twice per interval keeps
+        // each within half an interval, and the deadline is always in the future of the
+        // last call.
+        Some(self.next_tick)
     }
 
     // ----- queries ------------------------------------------------------------------------

@@ -176,3 +176,12 @@ fn epochs_match_within_a_window() {
     assert!(rs[0].epoch_matches(0, e.wrapping_sub(3), 4));
     assert!(!rs[0].epoch_matches(0, e.wrapping_add(100), 4));
 }
+
+#[test]
+fn poll_timeout_moves_forward() {
+    let mut r = router(0);
+    assert_eq!(r.poll_timeout(), Some(Instant(0)));
+    r.handle_timeout(Instant(5));
+    assert_eq!(r.poll_timeout(), Some(Instant(5 + 500_000)));
+    assert!(!r.take_beacon_request());
+}
