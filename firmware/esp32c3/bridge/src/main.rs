@@ -36,6 +36,8 @@ const HEAP_SIZE: usize = 72 * 1024;
 /// How long one record may wait for room in the port's FIFO before it is dropped (no host
 /// attached, or a host that stopped reading).
 const WRITE_TIMEOUT: Duration = Duration::from_millis(20);
+/// The same, while the previous record already timed out.
+const STALLED_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// The host side of the bridge, with bounded, never-blocking-forever writes.
 struct HostPort<'d> {
@@ -84,7 +86,14 @@ impl HostPort<'_> {
 
     /// Write one encoded record; `false` if it had to be dropped.
     fn write(&mut self, bytes: &[u8]) -> bool {
-        let deadline = Instant::now() + WRITE_TIMEOUT;
+        // After a timeout nobody is reading: fail fast until the host drains the port again, so
+        // that frames heard meanwhile do not each stall the loop for the full timeout.
+        let wait = if self.torn {
+            STALLED_TIMEOUT
+        } else {
+            WRITE_TIMEOUT
+        };
+        let deadline = Instant::now() + wait;
         let resync: &[u8] = if self.torn { &[0] } else { &[] };
         for &b in resync.iter().chain(bytes) {
             while !self.try_write(b) {
