@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod bridge;
 mod security;
 mod spec;
 
@@ -19,6 +20,8 @@ enum Command {
     Spec(spec::Args),
     /// Identities, network ids and keys, membership credentials (the admin's key tool).
     Security(security::Args),
+    /// Talk to an ESP32 running the radio-bridge firmware (status, listen, send).
+    Bridge(bridge::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,5 +29,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Spec(args) => spec::run(&args),
         Command::Security(args) => security::run(&args),
+        Command::Bridge(args) => bridge::run(&args),
     }
 }
