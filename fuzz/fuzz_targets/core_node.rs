@@ -1,11 +1,13 @@
 //! A hyphae-core `Node` fed an arbitrary sequence of datagrams (from a known neighbour, an unknown
-//! address, or with a beacon prefix), timeouts and application sends: it must never panic, and
+//! address), timeouts, link events and application sends: it must never panic, and
 //! every transmit it produces must parse.
 #![no_main]
 
 use core::time::Duration;
 
-use hyphae_core::{Config, Instant, LinkAddr, LinkInfo, LinkKind, NodeId, RxMeta, SimNode};
+use hyphae_core::{
+    Config, Instant, LinkAddr, LinkEvent, LinkInfo, LinkKind, NodeId, RxMeta, SimNode,
+};
 use hyphae_wire::beacon::Capabilities;
 use hyphae_wire::frame::{Body, FrameRepr};
 use hyphae_wire::{BeaconRepr, Frame};
@@ -29,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
-        match op % 4 {
+        match op % 5 {
             0 | 1 => {
                 let len = usize::from(rest.first().copied().unwrap_or(0)).min(rest.len().saturating_sub(1));
                 let bytes = rest.get(1..1 + len).unwrap_or(&[]);
@@ -42,6 +44,15 @@ fuzz_target!(|data: &[u8]| {
                 rest = rest.get(1..).unwrap_or(&[]);
                 now = now + Duration::from_millis(ms * ms);
                 node.handle_timeout(now);
+            }
+            4 => {
+                let event = match op >> 6 {
+                    0 => LinkEvent::TxDone { ok: false },
+                    1 => LinkEvent::TxDone { ok: true },
+                    2 => LinkEvent::Up(op & 0x20 != 0),
+                    _ => LinkEvent::BudgetExhausted,
+                };
+                node.handle_link_event(now, link, event);
             }
             _ => {
                 let len = usize::from(rest.first().copied().unwrap_or(0)) * 40;

@@ -335,3 +335,54 @@ fn duty_cycle_budget_spaces_lora_frames() {
     );
     assert!(elapsed > Duration::from_secs(100), "{elapsed:?}");
 }
+
+#[test]
+fn per_peer_pacing_spaces_frames() {
+    let cfg = Config {
+        pacing: Duration::from_millis(10),
+        ..Config::default()
+    };
+    let mut w = World::full_mesh(2, cfg, Channel::PERFECT, 18);
+    let app = w.register_all("paced");
+    w.settle();
+    w.trace = false;
+    let id = w.nodes[0]
+        .send(w.now, app, node_id(1), &blob(5_000, 1))
+        .unwrap();
+    let t = w.now;
+    w.run_until(t + Duration::from_secs(5), |w| w.outcome(0, id).is_some());
+    let done = w.outcome(0, id).unwrap().unwrap();
+    // 21 fragments at least 10 ms apart.
+    assert!(
+        done.saturating_since(t) >= Duration::from_millis(200),
+        "{:?}",
+        done.saturating_since(t)
+    );
+}
+
+#[test]
+fn congested_forwarder_throttles_the_source() {
+    let mut w = World::chain(4, Config::default(), Channel::PERFECT, 19);
+    let app = w.register_all("bulk");
+    w.settle();
+    let id = w.nodes[0]
+        .send(w.now, app, node_id(3), &blob(60_000, 2))
+        .unwrap();
+    let t = w.now;
+    let mut smallest = u16::MAX;
+    while w.outcome(0, id).is_none() && w.now < t + Duration::from_secs(30) {
+        w.step();
+        if let Some(p) = w.nodes[0].send_progress(id) {
+            smallest = smallest.min(p.cwnd);
+        }
+    }
+    assert!(matches!(w.outcome(0, id), Some(Ok(_))));
+    assert!(
+        smallest < Config::default().window,
+        "window never reduced: {smallest}"
+    );
+    let dropped: u64 = (1..3)
+        .map(|k| w.nodes[k].counters().drop_count(DropReason::QueueFull))
+        .sum();
+    assert!(dropped < 20, "forwarders dropped {dropped} frames");
+}
