@@ -127,3 +127,60 @@ fn partition_times_out_and_resume_within_window() {
     let _ = Instant::ZERO;
     let _ = matches!(w.log[0].event, Event::PeerUp(_));
 }
+
+#[test]
+fn host_nodes_carry_a_large_blob_over_udp() {
+    use hyphae_core::{HostNode, LinkAddr, LinkInfo, LinkKind, NodeId, RxMeta};
+    // HostNode is about 1.1 MB: build it on a thread with room for it.
+    let run = || {
+        let cfg = Config {
+            max_transfer: 400_000,
+            ..Config::default()
+        };
+        let mut a = Box::new(HostNode::new(cfg, NodeId([1; 8]), 1));
+        let mut b = Box::new(HostNode::new(cfg, NodeId([2; 8]), 2));
+        let la = a.add_link(LinkInfo::for_kind(LinkKind::Udp)).unwrap();
+        let lb = b.add_link(LinkInfo::for_kind(LinkKind::Udp)).unwrap();
+        let app = a.register_app("files").unwrap();
+        b.register_app("files").unwrap();
+        let (aa, ab) = (
+            LinkAddr::new(&[1; 6]).unwrap(),
+            LinkAddr::new(&[2; 6]).unwrap(),
+        );
+        let data = blob(300_000, 9);
+        let mut buf = [0u8; 1470];
+        let mut now = Instant::ZERO;
+        let mut sent = None;
+        let mut got = None;
+        for _ in 0..20_000 {
+            now = now + Duration::from_millis(1);
+            if sent.is_none() && a.peers().get(&NodeId([2; 8])).is_some() {
+                sent = Some(a.send(now, app, NodeId([2; 8]), &data).unwrap());
+            }
+            while let Some(t) = a.poll_transmit(now, &mut buf) {
+                b.handle_datagram(now, lb, aa, RxMeta::default(), &buf[..t.len]);
+            }
+            while let Some(t) = b.poll_transmit(now, &mut buf) {
+                a.handle_datagram(now, la, ab, RxMeta::default(), &buf[..t.len]);
+            }
+            while let Some(e) = b.poll_event() {
+                if let Event::Delivered(d) = e {
+                    let mut out = vec![0u8; d.len];
+                    b.take_delivery(d.id, &mut out).unwrap();
+                    got = Some(out);
+                }
+            }
+            while a.poll_event().is_some() {}
+            if got.is_some() {
+                break;
+            }
+        }
+        assert_eq!(got.as_deref(), Some(&data[..]));
+    };
+    std::thread::Builder::new()
+        .stack_size(16 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -173,8 +173,10 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
 /// reassembly budget and 66 KiB of outbound buffer (a 64 KiB blob plus its Package header and
 /// the rounding of its last fragment), 250-byte frames.
 pub type McuNode = Node<32, 8, 67_584, 67_584, 250>;
-/// Capacities for a Linux host: 64 peers, 16 + 16 transfers, 1 MiB each way, 1470-byte frames.
-pub type HostNode = Node<64, 16, 1_048_576, 1_048_576, 1470>;
+/// Capacities for a Linux host: 64 peers, 16 + 16 transfers, 512 KiB each way (blobs up to
+/// `Config::max_transfer`, raise it to use them), 1470-byte frames. About 1.1 MB: put it in a
+/// `Box` built where the stack is large enough (a debug build copies it through the stack).
+pub type HostNode = Node<64, 16, 524_288, 524_288, 1470>;
 /// Small capacities for simulating thousands of nodes.
 pub type SimNode = Node<16, 4, 16_384, 8_192, 250>;
 
