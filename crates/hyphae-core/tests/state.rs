@@ -1,6 +1,8 @@
 //! State tests: build a node already *in* a state (a known peer, a transfer half received), feed
 //! it frames built with `hyphae-wire` at explicit instants, and assert on the frames it emits.
 
+#![allow(clippy::unwrap_used)] // test helpers
+
 use core::time::Duration;
 
 use hyphae_core::{
