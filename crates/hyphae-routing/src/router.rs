@@ -325,10 +325,11 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         };
         let slot = self.slot(from);
         match msg.op {
-            Op::JoinRequest => match slot {
+            Op::JoinRequest => match slot.or_else(|| self.make_room(from, msg.subject)) {
                 Some(slot) => self.on_join(now, t, slot, msg.subject),
                 None => {
-                    // Not in our table (full): refuse, so the requester looks elsewhere.
+                    // Table full of parents and children: refuse, so the requester looks
+                    // elsewhere.
                     let refuse = self.msg(Op::Leave, t, msg.subject, self.trees[t].coords);
                     self.push(Dest::Neighbour(from), refuse);
                 }
@@ -564,6 +565,23 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             return None;
         }
         self.nbs[victim] = Some(fresh);
+        Some(victim)
+    }
+
+    /// A would-be child we have no slot for: it replaces the weakest neighbour that is neither
+    /// parent, child nor pending (a child needs us more than a mere neighbour).
+    fn make_room(&mut self, nb: NeighbourId, node: NodeId) -> Option<usize> {
+        let victim = (0..N)
+            .filter(|&s| !self.is_structural(s))
+            .min_by_key(|&s| self.nbs[s].map_or(0, |n| n.quality))?;
+        let quality = self.nbs[victim].map_or(0, |n| n.quality);
+        self.nbs[victim] = Some(Neighbour {
+            id: nb,
+            node,
+            last_heard: self.nbs[victim].map_or(Instant(0), |n| n.last_heard),
+            quality,
+            trees: [NbTree::default(); K],
+        });
         Some(victim)
     }
 

@@ -183,6 +183,7 @@ pub struct Net {
     pub rng: Rng,
     /// Tree messages delivered (control overhead besides beacons).
     pub tree_msgs: u64,
+    pub policy: OpenPolicy,
 }
 
 impl Net {
@@ -206,6 +207,7 @@ impl Net {
             interval,
             rng: Rng(seed ^ 0xabcdef),
             tree_msgs: 0,
+            policy: OpenPolicy { key: seed },
         }
     }
 
@@ -222,6 +224,7 @@ impl Net {
             interval: other.interval,
             rng: Rng(other.rng.0 ^ 1),
             tree_msgs: 0,
+            policy: other.policy,
         }
     }
 
@@ -675,6 +678,22 @@ pub fn diagnose(net: &Net, t: usize) -> String {
                 }
             }
         }
+    }
+    for &u in comp.iter().filter(|&&u| net.routers[u].is_root(t)) {
+        use hyphae_routing::RootPolicy;
+        let sid = net.routers[u].tree_state(t).map(|x| x.0);
+        let members = comp.iter().filter(|&&v| net.routers[v].tree_state(t).map(|x| x.0) == sid).count();
+        let rank = sid.and_then(|s| net.policy.rank(t as u8, s));
+        let nbs: Vec<_> = net.g.adj[u]
+            .iter()
+            .filter(|&&v| net.alive[v as usize])
+            .map(|&v| {
+                let e: Vec<_> = net.routers[v as usize].beacon_entries().collect();
+                (v, e[t].root, e[t].root_distance, e[t].epoch)
+            })
+            .take(4)
+            .collect();
+        eprintln!("root {u} tree {t} rank {rank:?} members {members} stats {:?} nbs {nbs:?} own {:?}", net.routers[u].stats(), net.routers[u].beacon_entries().nth(t));
     }
     let root = comp.iter().copied().find(|&u| net.routers[u].is_root(t));
     let excess = root.map_or(0.0, |r| {

@@ -118,7 +118,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             return;
         };
         let tree = self.trees[t];
-        if !tree.attached() || tree.coords.depth() + 1 >= MAX_DEPTH {
+        if !tree.attached() || tree.coords.depth() >= MAX_DEPTH {
             let msg = self.msg(Op::Leave, t, subject, tree.coords);
             self.push(Dest::Neighbour(n.id), msg);
             return;
@@ -341,7 +341,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         {
             return None;
         }
-        if e.coords.depth() + 1 >= MAX_DEPTH {
+        if e.coords.depth() >= MAX_DEPTH {
             return None;
         }
         if tree
