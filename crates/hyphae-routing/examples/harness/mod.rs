@@ -682,7 +682,10 @@ pub fn diagnose(net: &Net, t: usize) -> String {
     for &u in comp.iter().filter(|&&u| net.routers[u].is_root(t)) {
         use hyphae_routing::RootPolicy;
         let sid = net.routers[u].tree_state(t).map(|x| x.0);
-        let members = comp.iter().filter(|&&v| net.routers[v].tree_state(t).map(|x| x.0) == sid).count();
+        let members = comp
+            .iter()
+            .filter(|&&v| net.routers[v].tree_state(t).map(|x| x.0) == sid)
+            .count();
         let rank = sid.and_then(|s| net.policy.rank(t as u8, s));
         let nbs: Vec<_> = net.g.adj[u]
             .iter()
@@ -693,7 +696,11 @@ pub fn diagnose(net: &Net, t: usize) -> String {
             })
             .take(4)
             .collect();
-        eprintln!("root {u} tree {t} rank {rank:?} members {members} stats {:?} nbs {nbs:?} own {:?}", net.routers[u].stats(), net.routers[u].beacon_entries().nth(t));
+        eprintln!(
+            "root {u} tree {t} rank {rank:?} members {members} stats {:?} nbs {nbs:?} own {:?}",
+            net.routers[u].stats(),
+            net.routers[u].beacon_entries().nth(t)
+        );
     }
     let root = comp.iter().copied().find(|&u| net.routers[u].is_root(t));
     let excess = root.map_or(0.0, |r| {

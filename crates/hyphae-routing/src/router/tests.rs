@@ -185,3 +185,72 @@ fn poll_timeout_moves_forward() {
     assert_eq!(r.poll_timeout(), Some(Instant(5 + 500_000)));
     assert!(!r.take_beacon_request());
 }
+
+mod arbitrary {
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    #[derive(Debug, Clone)]
+    enum Input {
+        Beacon(u8, u8, u8, u16, Vec<u16>),
+        Message(u8, u8, u8, Vec<u16>),
+        Lost(u8),
+        Tick(u16),
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        let coords = proptest::collection::vec(0u16..20, 0..34);
+        prop_oneof![
+            (0u8..6, 0u8..4, any::<u8>(), any::<u16>(), coords.clone())
+                .prop_map(|(n, r, d, e, c)| Input::Beacon(n, r, d, e, c)),
+            (0u8..6, 1u8..7, 0u8..3, coords).prop_map(|(n, op, t, c)| Input::Message(n, op, t, c)),
+            (0u8..6).prop_map(Input::Lost),
+            any::<u16>().prop_map(Input::Tick),
+        ]
+    }
+
+    proptest! {
+        /// Arbitrary beacons, tree messages, losses and timeouts never panic, and the router's
+        /// own state stays representable: coordinates at most 32 deep, a root has empty
+        /// coordinates, a parent is a known neighbour.
+        #[test]
+        fn any_input_sequence_is_safe(inputs in proptest::collection::vec(input(), 0..120)) {
+            let mut r = router(100);
+            let mut now = Instant(0);
+            for i in inputs {
+                match i {
+                    Input::Beacon(n, root, dist, epoch, c) => {
+                        let Ok(coords) = Coords::new(&c[..c.len().min(32)]) else { continue };
+                        let e = TreeEntry { root: id(root).short(), epoch, root_distance: dist, coords };
+                        r.on_beacon(now, NeighbourId(u16::from(n)), id(n), 200, &[e, e]);
+                    }
+                    Input::Message(n, op, t, c) => {
+                        let Ok(coords) = Coords::new(&c[..c.len().min(32)]) else { continue };
+                        let op = Op::try_from(op).unwrap();
+                        let subject = if n % 2 == 0 { id(100) } else { id(n) };
+                        let m = TreeRepr { op, tree: t, epoch: 0, subject, address: Address::Coords(coords) };
+                        r.on_tree_message(now, NeighbourId(u16::from(n)), &m);
+                    }
+                    Input::Lost(n) => r.on_neighbour_lost(now, NeighbourId(u16::from(n))),
+                    Input::Tick(ms) => {
+                        now = now.add(Duration::from_millis(u64::from(ms)));
+                        r.handle_timeout(now);
+                    }
+                }
+                while r.poll_message().is_some() {}
+                for t in 0..2 {
+                    if let Some(c) = r.coords(t) {
+                        prop_assert!(c.depth() <= 32);
+                        if r.is_root(t) {
+                            prop_assert_eq!(c.depth(), 0);
+                        }
+                    }
+                    if let Some(p) = r.parent(t) {
+                        prop_assert!(r.neighbours().any(|(n, _)| n == p));
+                    }
+                }
+            }
+        }
+    }
+}
