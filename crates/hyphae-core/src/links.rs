@@ -22,6 +22,10 @@ pub(crate) struct Link {
     credit_us: i64,
     last_refill: Instant,
     pub(crate) airtime_used_us: u64,
+    /// When the last beacon was queued on this link.
+    pub(crate) last_beacon: Instant,
+    /// Whether a beacon was ever queued on this link.
+    pub(crate) beaconed: bool,
 }
 
 impl Link {
@@ -31,6 +35,8 @@ impl Link {
             credit_us: Self::capacity(&info),
             last_refill: Instant::ZERO,
             airtime_used_us: 0,
+            last_beacon: Instant::ZERO,
+            beaconed: false,
         }
     }
 
@@ -91,6 +97,17 @@ impl Link {
                 .credit_us
                 .saturating_sub(i64::try_from(t).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Least time between two beacons of `len` bytes so that beacons use at most a tenth of the
+    /// link's duty-cycle budget (zero on an unlimited link).
+    pub(crate) fn beacon_gap(&self, len: usize) -> Duration {
+        if Self::unlimited(&self.info) {
+            return Duration::ZERO;
+        }
+        let air = u64::try_from(self.airtime(len).as_micros()).unwrap_or(u64::MAX);
+        let us = air.saturating_mul(10_000_000) / u64::from(self.info.duty_cycle_ppm.max(1));
+        Duration::from_micros(us)
     }
 
     /// Remaining airtime credit.

@@ -311,7 +311,7 @@ fn duty_cycle_budget_spaces_lora_frames() {
     info.duty_cycle_window = Duration::from_secs(100);
     let link = n.add_link(info).unwrap();
     let app = n.register_app("lora").unwrap();
-    let _ = n.broadcast(Instant::ZERO, app, &[7u8; 600]).unwrap();
+    let id = n.broadcast(Instant::ZERO, app, &[7u8; 600]).unwrap();
     let mut buf = [0u8; 250];
     let mut sent = Vec::new();
     let mut now = Instant::ZERO;
@@ -334,6 +334,20 @@ fn duty_cycle_budget_spaces_lora_frames() {
         "{used:?} in {elapsed:?}"
     );
     assert!(elapsed > Duration::from_secs(100), "{elapsed:?}");
+    // The slow broadcast is not timed out while it waits for airtime: it completes.
+    let mut done = false;
+    while !done && now < Instant::from_secs(7200) {
+        while n.poll_transmit(now, &mut buf).is_some() {}
+        while let Some(e) = n.poll_event() {
+            assert!(!matches!(e, Event::SendFailed { .. }), "{e:?}");
+            done |= e == (Event::SendDone { id, app });
+        }
+        now = n
+            .poll_timeout()
+            .unwrap_or(Instant::MAX)
+            .max(now + Duration::from_micros(1));
+    }
+    assert!(done);
 }
 
 #[test]

@@ -69,19 +69,34 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     fn transmit_control(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let (link, len) = {
-            let q = self.control.front()?;
-            (q.link, q.len)
-        };
-        if buf.len() < len || !self.link_ready(now, link, len) {
-            return None;
+        // The first queued frame whose link may send now; frames for a link that waits for
+        // airtime do not hold back frames for other links (order per link is kept).
+        let n = self.control.len();
+        let mut chosen = None;
+        let mut waiting: heapless::Vec<LinkId, { super::MAX_LINKS }> = heapless::Vec::new();
+        for _ in 0..n {
+            let q = self.control.pop_front()?;
+            let ready = chosen.is_none()
+                && !waiting.contains(&q.link)
+                && buf.len() >= q.len
+                && self.link_ready(now, q.link, q.len);
+            if ready {
+                chosen = Some(q);
+            } else {
+                if !waiting.contains(&q.link) {
+                    let _ = waiting.push(q.link);
+                }
+                // Cannot fail: one entry was popped just before.
+                let _ = self.control.push_back(q);
+            }
         }
-        let q = self.control.pop_front()?;
+        let q = chosen?;
+        let len = q.len;
         self.tx_retries = q.retries;
         buf[..len].copy_from_slice(&q.bytes[..len]);
-        self.sent(now, link, len, q.control);
+        self.sent(now, q.link, len, q.control);
         Some(Transmit {
-            link,
+            link: q.link,
             to: q.to,
             len,
         })
@@ -202,6 +217,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return None;
         };
         if !self.link_ready(now, route.link, len) {
+            // Waiting for airtime (duty cycle) is not the destination's silence.
+            self.outbound[i].last_progress = now;
             return None;
         }
         let t = &mut self.outbound[i];
@@ -227,6 +244,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             .filter(|(n, l)| l.info.broadcast && self.link_up[*n])
             .map(|(n, _)| LinkId(n as u8))
             .collect();
+        if bcast_links.is_empty() {
+            // Every broadcast link is down: wait (the transfer times out if none comes back).
+            return None;
+        }
         let repeats = u32::from(self.config.broadcast_repeats.max(1));
         let t = &self.outbound[i];
         let per_link = t.count * repeats;
@@ -235,6 +256,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.succeed(i);
             return None;
         }
+        // In range: bcast_pos < total = per_link × bcast_links.len().
         let link = bcast_links[(t.bcast_pos / per_link) as usize];
         let index = t.bcast_pos % t.count;
         let content = self.out_arena.get(t.region);
@@ -257,9 +279,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         };
         let len = FrameRepr::new(body).emit(buf).ok()?;
         if !self.link_ready(now, link, len) {
+            self.outbound[i].last_progress = now;
             return None;
         }
         self.outbound[i].bcast_pos += 1;
+        self.outbound[i].last_progress = now;
         self.sent(now, link, len, false);
         if self.outbound[i].bcast_pos >= total {
             self.succeed(i);
@@ -375,7 +399,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.queue_to(to, body);
     }
 
-    pub(super) fn queue_beacons(&mut self, _now: Instant) {
+    pub(super) fn queue_beacons(&mut self, now: Instant) {
         let interval = (self.config.beacon_interval.as_millis() / 100).clamp(1, 255) as u8;
         let mut caps = self.config.capabilities & 0x0f;
         if self.config.sleepy {
@@ -386,11 +410,25 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         for app in self.apps.iter().take(hyphae_wire::beacon::MAX_APPS) {
             let _ = beacon.push_app(*app);
         }
+        let len = FrameRepr::new(Body::Beacon(beacon)).buffer_len();
         for n in 0..self.links.len() {
             if !self.links[n].info.broadcast || !self.link_up[n] {
                 continue;
             }
-            self.queue(LinkId(n as u8), LinkAddr::BROADCAST, |b| {
+            // On a duty-cycled link beacons may use at most a tenth of the airtime budget, and
+            // never stack up behind each other in the queue.
+            let link = LinkId(n as u8);
+            let min_gap = self.links[n].beacon_gap(len);
+            let queued = self
+                .control
+                .iter()
+                .any(|q| q.link == link && q.control && q.to.is_broadcast());
+            if queued || now < self.links[n].last_beacon + min_gap && self.links[n].beaconed {
+                continue;
+            }
+            self.links[n].last_beacon = now;
+            self.links[n].beaconed = true;
+            self.queue(link, LinkAddr::BROADCAST, |b| {
                 FrameRepr::new(Body::Beacon(beacon)).emit(b).ok()
             });
         }
