@@ -193,11 +193,16 @@ impl<const P: usize> PeerTable<P> {
         self.peers.is_empty()
     }
 
-    /// Remove peers not heard since `deadline`; calls `gone` for each.
-    pub(crate) fn expire(&mut self, deadline: Instant, mut gone: impl FnMut(NodeId)) {
+    /// Remove peers whose silence exceeds what `allowed` grants them; calls `gone` for each.
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        allowed: impl Fn(&Peer) -> core::time::Duration,
+        mut gone: impl FnMut(NodeId),
+    ) {
         let mut i = 0;
         while i < self.peers.len() {
-            if self.peers[i].last_seen < deadline {
+            if now.saturating_since(self.peers[i].last_seen) > allowed(&self.peers[i]) {
                 gone(self.peers.swap_remove(i).id);
             } else {
                 i += 1;
@@ -205,9 +210,15 @@ impl<const P: usize> PeerTable<P> {
         }
     }
 
-    /// Oldest `last_seen` (for the expiry timer).
-    pub(crate) fn oldest(&self) -> Option<Instant> {
-        self.peers.iter().map(|p| p.last_seen).min()
+    /// The earliest instant at which some peer expires (for the expiry timer).
+    pub(crate) fn next_expiry(
+        &self,
+        allowed: impl Fn(&Peer) -> core::time::Duration,
+    ) -> Option<Instant> {
+        self.peers
+            .iter()
+            .map(|p| p.last_seen + allowed(p) + core::time::Duration::from_micros(1))
+            .min()
     }
 
     /// Ban a node: it is removed and its frames are dropped. `false` if the list is full.

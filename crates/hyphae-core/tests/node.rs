@@ -400,3 +400,46 @@ fn congested_forwarder_throttles_the_source() {
         .sum();
     assert!(dropped < 20, "forwarders dropped {dropped} frames");
 }
+
+#[test]
+fn lora_peers_stay_up_between_sparse_beacons() {
+    let mut a = SimNode::new(Config::default(), NodeId([1; 8]), 1);
+    let mut b = SimNode::new(Config::default(), NodeId([2; 8]), 2);
+    let la = a
+        .add_link(LinkInfo::for_kind(LinkKind::LoraRylr998))
+        .unwrap();
+    let lb = b
+        .add_link(LinkInfo::for_kind(LinkKind::LoraRylr998))
+        .unwrap();
+    let (aa, ab) = (addr(0), addr(1));
+    let mut buf = [0u8; 250];
+    let mut now = Instant::ZERO;
+    let mut events = Vec::new();
+    let mut beacons = 0;
+    while now < Instant::from_secs(3 * 3600) {
+        while let Some(t) = a.poll_transmit(now, &mut buf) {
+            b.handle_datagram(now, lb, aa, RxMeta::default(), &buf[..t.len]);
+            beacons += 1;
+        }
+        while let Some(t) = b.poll_transmit(now, &mut buf) {
+            a.handle_datagram(now, la, ab, RxMeta::default(), &buf[..t.len]);
+        }
+        events.extend(core::iter::from_fn(|| a.poll_event()));
+        let next = [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        now = next
+            .unwrap_or(Instant::MAX)
+            .max(now + Duration::from_micros(1));
+    }
+    assert_eq!(
+        events,
+        vec![Event::PeerUp(NodeId([2; 8]))],
+        "the LoRa peer never went down"
+    );
+    // Beacons respect the 1 % budget: a few per hour, not one every 2 s.
+    assert!((10..=60).contains(&beacons), "{beacons} beacons in 3 h");
+    let (used, _) = a.airtime(la).unwrap();
+    assert!(used < Duration::from_secs(3 * 36 / 10 + 2), "{used:?}");
+}

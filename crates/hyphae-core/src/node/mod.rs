@@ -396,13 +396,15 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.next_beacon = now + Duration::from_micros(base - base / 10 + jitter);
         }
         // Peers gone silent.
-        let silence = self.config.beacon_interval * self.config.peer_timeout_beacons;
-        let deadline = now - silence;
-        let events = &mut self.events;
-        let counters = &mut self.counters;
-        self.peers.expire(deadline, |id| {
-            push_event(events, counters, Event::PeerDown(id));
-        });
+        let (events, counters) = (&mut self.events, &mut self.counters);
+        let (config, links) = (&self.config, &self.links);
+        self.peers.expire(
+            now,
+            |p| peer_silence(config, links, p),
+            |id| {
+                push_event(events, counters, Event::PeerDown(id));
+            },
+        );
         // Application timers.
         let mut i = 0;
         while i < self.app_timers.len() {
@@ -445,10 +447,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return Some(Instant::ZERO);
         }
         let mut t = Some(self.next_beacon);
-        if let Some(o) = self.peers.oldest() {
-            let silence = self.config.beacon_interval * self.config.peer_timeout_beacons;
-            t = earliest(t, Some(o + silence + Duration::from_micros(1)));
-        }
+        let (config, links) = (&self.config, &self.links);
+        t = earliest(
+            t,
+            self.peers.next_expiry(|p| peer_silence(config, links, p)),
+        );
         for (_, at, _) in &self.app_timers {
             t = earliest(t, Some(*at));
         }
@@ -738,6 +741,20 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
     }
 }
+
+/// How long `p` may stay silent before it is down: `peer_timeout_beacons` beacon intervals, or
+/// that many beacon gaps of its link when the link's duty cycle spaces beacons further apart.
+fn peer_silence(config: &Config, links: &[Link], p: &crate::peers::Peer) -> Duration {
+    let base = config.beacon_interval * config.peer_timeout_beacons;
+    let gap = p
+        .route()
+        .and_then(|(l, _)| links.get(usize::from(l.0)))
+        .map_or(Duration::ZERO, |l| l.beacon_gap(BEACON_LEN_ESTIMATE));
+    base.max(gap * config.peer_timeout_beacons)
+}
+
+/// A typical beacon's length, for beacon spacing on duty-cycled links.
+const BEACON_LEN_ESTIMATE: usize = 40;
 
 /// Transfer ids with bit 15 set belong to broadcast transfers, which are never acknowledged.
 pub(crate) fn is_broadcast_transfer(id: u16) -> bool {
