@@ -346,7 +346,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
     }
 
-    /// Tell the node about a link event.
+    /// Tell the node about a link event (see [`LinkEvent`]). Unknown links are ignored.
     pub fn handle_link_event(&mut self, now: Instant, link: LinkId, event: LinkEvent) {
         let n = usize::from(link.0);
         if n >= self.links.len() {
@@ -379,7 +379,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
     }
 
-    /// Run every timer due at `now`.
+    /// Run every timer due at `now`: beacons, peer expiry, application timers, delayed acks,
+    /// retransmission timeouts, wake-up probes, give-ups, reclaiming untaken deliveries and the
+    /// sleep announcement. Calling it early or twice is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
         if !self.started {
@@ -836,7 +838,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             .map(|c| c.count)
     }
 
-    /// Deliver what the shell gave `rx` meta for; see `rx.rs`.
+    /// A datagram arrived on `link` from link address `from`, with the link's reception
+    /// metadata. Any bytes are accepted: what does not parse, comes from an unknown or banned
+    /// sender, or does not fit the receiver's state is dropped and counted in
+    /// [`Counters::drops`]; nothing here panics or allocates. Call [`Node::poll_transmit`] and
+    /// [`Node::poll_event`] afterwards.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
