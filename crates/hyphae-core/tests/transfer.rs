@@ -184,3 +184,38 @@ fn host_nodes_carry_a_large_blob_over_udp() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn boundary_lengths_arrive_intact() {
+    // Single capacity (244), fragment multiples (content = payload + 10 = k × 244 or k × 242),
+    // empty, and the compact/large boundary (256 fragments).
+    let lens = [
+        0,
+        1,
+        243,
+        244,
+        245,
+        478,
+        1210,
+        244 * 256 - 10,
+        244 * 256 - 9,
+        242 * 270 - 10,
+    ];
+    for (k, len) in lens.into_iter().enumerate() {
+        let mut w = World::full_mesh(2, Config::default(), Channel::lossy(0.05), 40 + k as u64);
+        let app = w.register_all("edge");
+        w.settle();
+        let data = blob(len, k as u8);
+        let id = w.nodes[0].send(w.now, app, node_id(1), &data).unwrap();
+        let deadline = w.now + Duration::from_secs(30);
+        w.run_until(deadline, |w| w.outcome(0, id).is_some());
+        assert!(
+            matches!(w.outcome(0, id), Some(Ok(_))),
+            "len {len}: {:?}",
+            w.outcome(0, id)
+        );
+        let got: Vec<_> = w.deliveries(1).collect();
+        assert_eq!(got.len(), 1, "len {len}");
+        assert_eq!(got[0].payload.as_deref(), Some(&data[..]), "len {len}");
+    }
+}

@@ -103,7 +103,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     }
                 }
             }
-            Body::Notice(n) => self.on_notice(&n),
+            Body::Notice(n) => self.on_notice(origin, &n),
             Body::Beacon(_) => {}
             Body::Tree(_)
             | Body::Gossip(_)
@@ -441,8 +441,17 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
     }
 
-    fn on_notice(&mut self, n: &NoticeRepr) {
-        let Some(i) = self.outbound.iter().position(|t| t.id == n.transfer) else {
+    fn on_notice(&mut self, origin: NodeId, n: &NoticeRepr) {
+        // A notice concerns our transfer only if it comes from its destination, or (for a
+        // destination we reach through other nodes) from a node that reports itself: an
+        // unrelated node cannot cancel a one-hop transfer by guessing its id.
+        let direct = |d: &NodeId| self.route_to(d).is_some_and(|r| r.header_len == 0);
+        let reporter_is_origin = matches!(n.reporter, Address::Node(r) if r == origin);
+        let Some(i) = self.outbound.iter().position(|t| {
+            t.id == n.transfer
+                && t.dest
+                    .is_some_and(|d| d == origin || (!direct(&d) && reporter_is_origin))
+        }) else {
             self.counters.drop(DropReason::Stale);
             return;
         };
