@@ -67,6 +67,32 @@ fn main() {
         print!("tree {t} depth mean {m:.2} max {x}; ");
     }
     println!();
+    // Control overhead in steady state: beacon tree entries (3 trees) and tree messages.
+    let comp = net.component();
+    let entry_bytes: usize = comp
+        .iter()
+        .map(|&u| {
+            net.routers[u]
+                .beacon_entries()
+                .take(3)
+                .map(|e| {
+                    hyphae_routing::TreeEntry::default().root.0.len()
+                        + 3
+                        + hyphae_routing::Address::Coords(e.coords).buffer_len()
+                })
+                .sum::<usize>()
+        })
+        .sum();
+    let before_msgs = net.tree_msgs;
+    for _ in 0..60 {
+        net.round();
+    }
+    println!(
+        "steady state: beacon tree entries for 3 trees {:.1} bytes per beacon (= {:.0} bytes per node per minute at 1 beacon/s); tree messages per node per minute {:.2}",
+        entry_bytes as f64 / comp.len() as f64,
+        60.0 * entry_bytes as f64 / comp.len() as f64,
+        (net.tree_msgs - before_msgs) as f64 / comp.len() as f64
+    );
     println!("| trees | metric | mode | delivery | stretch | tx/route |");
     let quick = args.iter().any(|a| a == "--quick");
     for metric in [Metric::TreeDistance, Metric::CommonPrefix] {
