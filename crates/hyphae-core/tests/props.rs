@@ -19,7 +19,11 @@ fn config() -> Config {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, .. ProptestConfig::default() })]
+    // 2000 cases by default; `PROPS_CASES=20000` for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+        .. ProptestConfig::default()
+    })]
 
     #[test]
     fn delivered_once_intact_or_failed(
