@@ -68,36 +68,41 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            beacon_interval: Duration::from_secs(2),
-            peer_timeout_beacons: 4,
-            capabilities: Capabilities::ROUTER,
-            window: 32,
-            ack_every: 8,
-            ack_delay: Duration::from_millis(10),
-            rto_initial: Duration::from_millis(300),
-            rto_min: Duration::from_millis(25),
-            rto_max: Duration::from_secs(4),
-            transfer_timeout: Duration::from_secs(30),
-            resume_window: Duration::from_secs(60),
-            max_transfer: 64 * 1024,
-            route_wait: Duration::from_secs(5),
-            hop_limit: 16,
-            dedup_window: Duration::from_secs(120),
-            delivery_hold: Duration::from_secs(10),
-            sleepy: false,
-            awake_window: Duration::from_millis(500),
-            listen_window: Duration::from_millis(150),
-            peer_awake_assumption: Duration::from_millis(400),
-            wake_probe_interval: Duration::from_millis(100),
-            wake_attempts: 30,
-            pacing: Duration::ZERO,
-            throttle_percent: 75,
-            throttle_hold: Duration::from_millis(250),
-            link_retries: 3,
-            broadcast_repeats: 1,
-        }
+        Self::DEFAULT
     }
+}
+
+impl Config {
+    /// The defaults (ESP-NOW timings), usable in `const` contexts such as a `static` node.
+    pub const DEFAULT: Self = Self {
+        beacon_interval: Duration::from_secs(2),
+        peer_timeout_beacons: 4,
+        capabilities: Capabilities::ROUTER,
+        window: 32,
+        ack_every: 8,
+        ack_delay: Duration::from_millis(10),
+        rto_initial: Duration::from_millis(300),
+        rto_min: Duration::from_millis(25),
+        rto_max: Duration::from_secs(4),
+        transfer_timeout: Duration::from_secs(30),
+        resume_window: Duration::from_secs(60),
+        max_transfer: 64 * 1024,
+        route_wait: Duration::from_secs(5),
+        hop_limit: 16,
+        dedup_window: Duration::from_secs(120),
+        delivery_hold: Duration::from_secs(10),
+        sleepy: false,
+        awake_window: Duration::from_millis(500),
+        listen_window: Duration::from_millis(150),
+        peer_awake_assumption: Duration::from_millis(400),
+        wake_probe_interval: Duration::from_millis(100),
+        wake_attempts: 30,
+        pacing: Duration::ZERO,
+        throttle_percent: 75,
+        throttle_hold: Duration::from_millis(250),
+        link_retries: 3,
+        broadcast_repeats: 1,
+    };
 }
 
 impl Config {

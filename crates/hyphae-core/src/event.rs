@@ -231,6 +231,29 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// All zero.
+    pub const fn new() -> Self {
+        Self {
+            frames_in: 0,
+            frames_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            control_bytes_out: 0,
+            drops: [0; DropReason::COUNT],
+            retransmissions: 0,
+            timeouts: 0,
+            forwarded: 0,
+            delivered: 0,
+            duplicates: 0,
+            sends_done: 0,
+            sends_failed: 0,
+            events_dropped: 0,
+            evictions: 0,
+            link_retries: 0,
+            link_failures: 0,
+            dedup_evictions: 0,
+        }
+    }
     /// The count for one drop reason.
     pub fn drop_count(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize]

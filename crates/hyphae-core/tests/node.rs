@@ -443,3 +443,12 @@ fn lora_peers_stay_up_between_sparse_beacons() {
     let (used, _) = a.airtime(la).unwrap();
     assert!(used < Duration::from_secs(3 * 36 / 10 + 2), "{used:?}");
 }
+
+#[test]
+fn a_node_can_live_in_a_static() {
+    use std::sync::Mutex;
+    static NODE: Mutex<SimNode> = Mutex::new(SimNode::new(Config::DEFAULT, NodeId([7; 8]), 1));
+    let mut n = NODE.lock().unwrap();
+    assert_eq!(n.id(), NodeId([7; 8]));
+    assert!(n.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).is_some());
+}

@@ -184,7 +184,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     Node<P, T, IN, OUT, M>
 {
     /// A node with identity `id`, configuration and a seed for its jitter PRNG.
-    pub fn new(config: Config, id: NodeId, rng_seed: u64) -> Self {
+    ///
+    /// `const`, so a firmware can build a large node straight into a `static` (e.g. with
+    /// `static_cell`) instead of through its stack.
+    pub const fn new(config: Config, id: NodeId, rng_seed: u64) -> Self {
         let mut rng = Rng::new(rng_seed ^ u64::from_le_bytes(id.0));
         let next_transfer = rng.next_u64() as u16;
         Self {
@@ -208,7 +211,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             completed: heapless::Deque::new(),
             control: heapless::Deque::new(),
             events: heapless::Deque::new(),
-            counters: Counters::default(),
+            counters: Counters::new(),
             next_send: 1,
             next_transfer,
             next_delivery: 1,
