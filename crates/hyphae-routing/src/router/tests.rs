@@ -254,3 +254,53 @@ mod arbitrary {
         }
     }
 }
+
+/// A better candidate that arrives late joins the existing tree and claims only after
+/// `claim_hold`; then the whole tree migrates to it once (no flapping before that).
+#[test]
+fn late_better_candidate_waits_for_claim_hold() {
+    let p = OpenPolicy::default();
+    let rank = |i: u8| p.rank(0, id(i).short()).unwrap();
+    let best_old = (0..3u8).map(rank).min().unwrap();
+    let newcomer = (10..250u8).find(|&i| rank(i) < best_old).unwrap();
+    let mut rs = [router(0), router(1), router(2), router(newcomer)];
+    // the newcomer starts late: give it its own start time by resetting its router later
+    let mut now = Instant(0);
+    let step = |rs: &mut [R; 4], now: Instant, with_new: bool| {
+        let n = if with_new { 4 } else { 3 };
+        for r in rs[..n].iter_mut() {
+            r.handle_timeout(now);
+        }
+        for a in 0..n {
+            if a > 0 {
+                beacon(&mut rs[..n], now, a, a - 1);
+            }
+            if a + 1 < n {
+                beacon(&mut rs[..n], now, a, a + 1);
+            }
+        }
+    };
+    for _ in 0..15 {
+        now = now.add(S);
+        step(&mut rs, now, false);
+    }
+    let mut cfg = Config::new(id(newcomer), S);
+    cfg.trees = 2;
+    rs[3] = Router::new(cfg, OpenPolicy::default(), now);
+    for _ in 0..60 {
+        now = now.add(S);
+        step(&mut rs, now, true);
+    }
+    assert!(!rs[3].is_root(0), "claimed before claim_hold");
+    assert!(rs[3].is_attached(0));
+    for _ in 0..90 {
+        now = now.add(S);
+        step(&mut rs, now, true);
+    }
+    assert!(rs[3].is_root(0), "never claimed");
+    for r in &rs {
+        assert_eq!(r.tree_state(0).unwrap().0, id(newcomer).short());
+        assert!(r.is_attached(0));
+    }
+    assert_eq!(rs[3].stats().claims, 1);
+}
