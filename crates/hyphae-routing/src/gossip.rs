@@ -56,6 +56,9 @@ pub struct Reception {
     pub forward: Option<u8>,
     /// Ask this neighbour for the announced payload (unicast the announce back, hops 0).
     pub fetch: Option<NeighbourId>,
+    /// The frame was a fetch request: send the payload of this key ([`Gossip::serve`]) to the
+    /// requester as a transfer.
+    pub serve: Option<Key>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -186,6 +189,13 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
             origin: msg.origin,
             id: msg.id,
         };
+        if msg.hops_left == 0 && matches!(msg.body, Body::Announce { .. }) {
+            // A fetch request (routing.md §8): answer if we hold the payload.
+            return Reception {
+                serve: self.serve(key).map(|_| key),
+                ..Reception::default()
+            };
+        }
         if key.origin == self.origin || self.is_seen(now, key) {
             return Reception::default();
         }
@@ -199,17 +209,17 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
                 Reception {
                     deliver: wanted,
                     forward,
-                    fetch: None,
+                    ..Reception::default()
                 }
             }
             Body::Announce { length, digest } => {
                 self.keep(now, key, msg.topic, length, digest, None);
                 let fetch = (wanted && usize::from(length) <= STORE_BYTES).then_some(from);
                 Reception {
-                    deliver: false,
                     // Announcements flood regardless: nodes fetch only what they subscribe to.
                     forward,
                     fetch,
+                    ..Reception::default()
                 }
             }
         }
@@ -345,7 +355,7 @@ mod tests {
             Reception {
                 deliver: true,
                 forward: Some(5),
-                fetch: None
+                ..Reception::default()
             }
         );
         // duplicate suppressed
@@ -371,6 +381,11 @@ mod tests {
         assert_eq!(r.fetch, Some(NB));
         assert!(!r.deliver);
         let key = Key { origin: A, id: 0 };
+        // B sends the announce back with 0 hops: a fetch request, which A answers
+        let mut request = m;
+        request.hops_left = 0;
+        assert_eq!(a.on_gossip(Instant(2), NB, &request).serve, Some(key));
+        assert_eq!(b.on_gossip(Instant(2), NB, &request).serve, None);
         let served = a.serve(key).unwrap();
         assert_eq!(
             b.on_fetched(key, &served[..299]),
