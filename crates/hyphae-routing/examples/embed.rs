@@ -114,6 +114,21 @@ fn main() {
             }
         }
     }
+    let comp = net.component();
+    for hops in [6u8, 15] {
+        let (mut cov, mut tx) = (0.0, 0);
+        for i in 0..10 {
+            let (c, t) = harness::gossip_flood(&net, comp[i * comp.len() / 10], hops);
+            cov += c / 10.0;
+            tx += t;
+        }
+        println!(
+            "gossip flood, hop limit {hops}: coverage {:.3}, transmissions per message {:.0} ({:.2} per covered node)",
+            cov,
+            tx as f64 / 10.0,
+            tx as f64 / 10.0 / (cov * comp.len() as f64)
+        );
+    }
     if quick {
         return;
     }

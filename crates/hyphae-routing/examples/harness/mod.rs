@@ -720,3 +720,49 @@ pub fn diagnose(net: &Net, t: usize) -> String {
         ids.len()
     )
 }
+
+/// Flood one gossip message from `src` with the per-node engines; returns (coverage of the
+/// alive giant component, transmissions).
+pub fn gossip_flood(net: &Net, src: usize, hops: u8) -> (f64, usize) {
+    use hyphae_routing::gossip::Gossip;
+    let n = net.g.adj.len();
+    let mut engines: Vec<Gossip<8, 1>> = (0..n)
+        .map(|i| Gossip::new(node_id(i).short(), 200))
+        .collect();
+    for e in engines.iter_mut() {
+        e.subscribe(1);
+    }
+    engines[src].hop_limit = hops;
+    let now = Instant(0);
+    let msg = match engines[src].publish(now, 1, b"position") {
+        Ok(m) => m,
+        Err(_) => return (0.0, 0),
+    };
+    let mut got = vec![false; n];
+    got[src] = true;
+    let mut tx = 1;
+    let mut queue = VecDeque::from([(src, msg.hops_left)]);
+    while let Some((u, hops_left)) = queue.pop_front() {
+        for &v in &net.g.adj[u] {
+            let v = v as usize;
+            if !net.alive[v] {
+                continue;
+            }
+            let mut m = msg;
+            m.hops_left = hops_left;
+            let r = engines[v].on_gossip(now, NeighbourId(u as u16), &m);
+            if r.deliver {
+                got[v] = true;
+            }
+            if let Some(h) = r.forward {
+                tx += 1;
+                queue.push_back((v, h));
+            }
+        }
+    }
+    let comp = net.component();
+    (
+        comp.iter().filter(|&&u| got[u]).count() as f64 / comp.len() as f64,
+        tx,
+    )
+}
