@@ -734,9 +734,8 @@ pub fn gossip_flood(net: &Net, src: usize, hops: u8) -> (f64, usize) {
     }
     engines[src].hop_limit = hops;
     let now = Instant(0);
-    let msg = match engines[src].publish(now, 1, b"position") {
-        Ok(m) => m,
-        Err(_) => return (0.0, 0),
+    let Ok(msg) = engines[src].publish(now, 1, b"position") else {
+        return (0.0, 0);
     };
     let mut got = vec![false; n];
     got[src] = true;
