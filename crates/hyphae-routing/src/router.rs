@@ -79,6 +79,8 @@ pub struct Config {
     pub grace: Duration,
     /// A join request without an answer is abandoned after this long.
     pub join_timeout: Duration,
+    /// How long a leased address lasts without a renewed lease request.
+    pub lease_time: Duration,
     /// Links below this quality (0..255) are not used as parents.
     pub min_quality: u8,
     /// Re-parent for quality only when the new link beats the old by this much.
@@ -104,6 +106,7 @@ impl Config {
             reparent_hold: interval.times(3),
             grace: interval.times(5),
             join_timeout: interval.times(2),
+            lease_time: interval.times(600),
             min_quality: 32,
             quality_margin: 48,
             root_candidate: true,
@@ -353,7 +356,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 }
             }
             Op::LeaseRequest => {
-                let _ = self.grant_lease(now, from, msg.subject, self.cfg.grace);
+                let _ = self.grant_lease(now, from, msg.subject, self.cfg.lease_time);
             }
             Op::LeaseGrant => {}
         }
