@@ -41,8 +41,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             }
             None => {
                 if let Some(i) = claimed.filter(|_| tree.attached()) {
-                    let nb_parent_is_us = true;
-                    if !self.index_used(now, t, i) && nb_parent_is_us {
+                    if !self.index_used(now, t, i) {
                         // Adopt (we restarted, or our record lapsed).
                         if let Some(n) = self.nbs[slot].as_mut() {
                             n.trees[t].child = Some(i);
