@@ -3,6 +3,9 @@
 use clap::{Parser, Subcommand};
 
 mod bridge;
+mod demo;
+mod gateway;
+mod node;
 mod security;
 mod spec;
 
@@ -22,6 +25,12 @@ enum Command {
     Security(security::Args),
     /// Talk to an ESP32 running the radio-bridge firmware (status, listen, send).
     Bridge(bridge::Args),
+    /// Run a host node (UDP links, local application API, metrics) from a TOML file.
+    Node(node::Args),
+    /// Run a node that also bridges the device–gateway protocol to MQTT.
+    Gateway(gateway::Args),
+    /// Zero-configuration demo: a simulated ESP-NOW mesh publishing through a gateway to MQTT.
+    Demo(demo::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +39,8 @@ fn main() -> anyhow::Result<()> {
         Command::Spec(args) => spec::run(&args),
         Command::Security(args) => security::run(&args),
         Command::Bridge(args) => bridge::run(&args),
+        Command::Node(args) => node::run(&args),
+        Command::Gateway(args) => gateway::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod b64;
+pub mod config;
+pub mod metrics;
+pub mod runner;
+
+pub use config::{Config, ConfigError};
+pub use runner::{AppEvent, Host, HostHandle, start};
