@@ -14,8 +14,8 @@ pub struct Config {
     /// Identity and behaviour of the node.
     #[serde(default)]
     pub node: NodeSection,
-    /// The links the node drives (at least one).
-    #[serde(default)]
+    /// The links the node drives (at least one); parsed separately by `type`.
+    #[serde(skip)]
     pub links: Vec<LinkConfig>,
     /// Static routes `{ dest, via }` (node ids in hex), until dynamic routing lands.
     #[serde(default)]
@@ -60,21 +60,56 @@ impl Default for NodeSection {
 }
 
 /// One `[[links]]` entry, selected by `type`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum LinkConfig {
     /// `type = "udp"`.
     Udp(UdpConfig),
     /// `type = "rylr998"`: a REYAX LoRa module on a serial port.
-    Rylr998 {
-        /// Serial device path.
-        port: PathBuf,
-    },
+    Rylr998(SerialLink),
     /// `type = "espnow-bridge"`: an ESP32 bridge on a serial port.
-    EspnowBridge {
-        /// Serial device path.
-        port: PathBuf,
-    },
+    EspnowBridge(SerialLink),
+}
+
+/// The fields of a serial link.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialLink {
+    /// Serial device path.
+    pub port: PathBuf,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(i: usize, t: toml::Table) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(t)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            format!("links[{i}]")
+        } else {
+            format!("links[{i}].{path}")
+        };
+        err(field, e.into_inner().to_string().trim().to_owned())
+    })
+}
+
+fn parse_link(i: usize, mut t: toml::Table) -> Result<LinkConfig, ConfigError> {
+    let ty = match t.remove("type") {
+        Some(toml::Value::String(s)) => s,
+        Some(_) => return Err(err(format!("links[{i}].type"), "expected a string")),
+        None => {
+            return Err(err(
+                format!("links[{i}].type"),
+                "missing: one of \"udp\", \"rylr998\", \"espnow-bridge\"",
+            ));
+        }
+    };
+    match ty.as_str() {
+        "udp" => typed(i, t).map(LinkConfig::Udp),
+        "rylr998" => typed(i, t).map(LinkConfig::Rylr998),
+        "espnow-bridge" => typed(i, t).map(LinkConfig::EspnowBridge),
+        other => Err(err(
+            format!("links[{i}].type"),
+            format!("unknown link type {other:?}: one of \"udp\", \"rylr998\", \"espnow-bridge\""),
+        )),
+    }
 }
 
 /// One `[[routes]]` entry.
@@ -150,27 +185,33 @@ pub fn parse_node_id(s: &str) -> Option<[u8; 8]> {
 impl Config {
     /// Parse and validate TOML text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let de = toml::Deserializer::new(text);
-        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let msg = inner.message().to_owned();
-            let at = inner
-                .span()
-                .map(|s| {
-                    format!(
-                        " (line {})",
-                        text[..s.start.min(text.len())].lines().count().max(1)
-                    )
-                })
-                .unwrap_or_default();
-            err(
-                if path == "." { "(file)".into() } else { path },
-                format!("{msg}{at}"),
-            )
-        })?;
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("(file)", e.message().to_owned()))?;
+        let links = match table.remove("links") {
+            None => Vec::new(),
+            Some(toml::Value::Array(a)) => a,
+            Some(_) => return Err(err("links", "expected [[links]] tables")),
+        };
+        let rest = toml::to_string(&table).map_err(|e| err("(file)", e.to_string()))?;
+        let mut config = Self::parse_rest(&rest)?;
+        for (i, l) in links.into_iter().enumerate() {
+            let toml::Value::Table(t) = l else {
+                return Err(err(format!("links[{i}]"), "expected a table"));
+            };
+            config.links.push(parse_link(i, t)?);
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    fn parse_rest(text: &str) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.into_inner().message().to_owned();
+            err(if path == "." { "(file)".into() } else { path }, msg)
+        })
     }
 
     /// Read and parse a file.

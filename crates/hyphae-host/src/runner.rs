@@ -244,7 +244,7 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
                 link_ids.push(lid);
                 links.push(Arc::new(link));
             }
-            LinkConfig::Rylr998 { .. } | LinkConfig::EspnowBridge { .. } => {
+            LinkConfig::Rylr998(_) | LinkConfig::EspnowBridge(_) => {
                 return Err(StartError::Link(
                     i,
                     "serial links are configured but not yet driven by hyphae-host; use type = \"udp\"".into(),
