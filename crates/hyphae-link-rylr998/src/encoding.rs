@@ -26,6 +26,8 @@ pub enum DecodeError {
     Truncated,
     /// The output buffer is too small.
     TooLong,
+    /// A block the encoder never writes (every frame has exactly one encoding).
+    NonCanonical,
 }
 
 impl core::fmt::Display for DecodeError {
@@ -34,6 +36,7 @@ impl core::fmt::Display for DecodeError {
             Self::BadCode => "bad code byte",
             Self::Truncated => "block runs past the end",
             Self::TooLong => "decoded frame too long for the buffer",
+            Self::NonCanonical => "non-canonical block",
         })
     }
 }
@@ -106,6 +109,14 @@ pub fn decode(data: &[u8], out: &mut [u8]) -> Result<usize, DecodeError> {
         }
         let x = code - BASE;
         let run = usize::from(x / 3);
+        let last = r + 1 + run >= data.len();
+        let canonical = match x % 3 {
+            2 => run == MAX_RUN || (last && run > 0),
+            _ => run < MAX_RUN,
+        };
+        if !canonical {
+            return Err(DecodeError::NonCanonical);
+        }
         let lit = data.get(r + 1..r + 1 + run).ok_or(DecodeError::Truncated)?;
         out.get_mut(w..w + run)
             .ok_or(DecodeError::TooLong)?
