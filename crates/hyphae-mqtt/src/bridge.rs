@@ -187,7 +187,7 @@ struct Task {
     /// Handed out before a connection loss, to publish again first.
     retry: VecDeque<(u64, MqttMessage)>,
     /// Given to the client, waiting for rumqttc's `Outgoing::Publish` (FIFO).
-    handed: VecDeque<(u64, MqttMessage)>,
+    handed: VecDeque<(u64, Option<MqttMessage>)>,
     /// Written, waiting for PUBACK, by packet id.
     unacked: BTreeMap<u16, (u64, MqttMessage)>,
     seq: u64,
@@ -299,12 +299,16 @@ impl Task {
 
     /// Give one message to rumqttc; false if its queue is full.
     fn hand(&mut self, seq: u64, m: MqttMessage) -> bool {
-        match self
-            .client
-            .try_publish(m.topic.clone(), qos(m.qos), m.retain, m.payload.clone())
-        {
+        // QoS 0 is not kept (at most once): only its place in the FIFO is.
+        let (q, retain) = (m.qos, m.retain);
+        let (keep, topic, payload) = if q == 0 {
+            (None, m.topic, m.payload)
+        } else {
+            (Some(m.clone()), m.topic, m.payload)
+        };
+        match self.client.try_publish(topic, qos(q), retain, payload) {
             Ok(()) => {
-                self.handed.push_back((seq, m));
+                self.handed.push_back((seq, keep));
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);
                 true
             }
@@ -361,15 +365,7 @@ impl Task {
                     let _ = self
                         .client
                         .try_publish(t.clone(), QoS::AtLeastOnce, true, "online");
-                    self.handed.push_back((
-                        0,
-                        MqttMessage {
-                            topic: t.clone(),
-                            payload: b"online".to_vec(),
-                            qos: 1,
-                            retain: true,
-                        },
-                    ));
+                    self.handed.push_back((0, None));
                 }
             }
             Event::Incoming(Packet::Publish(p)) => {
@@ -379,8 +375,7 @@ impl Task {
                 self.stats.acked.fetch_add(1, Ordering::Relaxed);
             }
             Event::Outgoing(Outgoing::Publish(pkid)) => {
-                if let Some((seq, m)) = self.handed.pop_front()
-                    && m.qos > 0
+                if let Some((seq, Some(m))) = self.handed.pop_front()
                     && seq > 0
                 {
                     self.unacked.insert(pkid, (seq, m));
@@ -395,7 +390,11 @@ impl Task {
         self.stats.connected.store(false, Ordering::Relaxed);
         let mut back: Vec<(u64, MqttMessage)> =
             std::mem::take(&mut self.unacked).into_values().collect();
-        back.extend(self.handed.drain(..).filter(|(seq, _)| *seq > 0));
+        back.extend(
+            self.handed
+                .drain(..)
+                .filter_map(|(seq, m)| m.filter(|_| seq > 0).map(|m| (seq, m))),
+        );
         if back.is_empty() {
             return;
         }
