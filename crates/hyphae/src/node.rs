@@ -10,7 +10,7 @@ use hyphae_host::runner::hex;
 /// Arguments of `hyphae node`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The node's TOML configuration (see docs/spec/app-api.md for the [api] section).
+    /// The node's TOML configuration (see docs/spec/app-api.md for the `[api]` section).
     #[arg(long, short)]
     pub(crate) config: PathBuf,
     /// Override the API address from the configuration (`tcp:127.0.0.1:7400`, `unix:/path`).
