@@ -149,29 +149,23 @@ impl Rylr998 {
 
     /// Send one hyphae frame to a module address ([`LinkAddr::BROADCAST`] or 2 bytes).
     pub async fn send(&self, to: &LinkAddr, frame: &[u8]) -> Result<(), LinkError> {
-        let addr = if to.is_broadcast() {
-            0
-        } else {
-            match to.as_bytes() {
-                [hi, lo] => u16::from_be_bytes([*hi, *lo]),
-                _ => return Err(LinkError::Rejected),
-            }
-        };
-        if frame.len() > encoding::MAX_FRAME || frame.is_empty() {
-            return Err(LinkError::FrameTooLarge);
-        }
-        let (done, result) = oneshot::channel();
-        self.requests
-            .send(Request {
-                to: addr,
-                frame: frame.to_vec(),
-                done,
-            })
-            .await
-            .map_err(|_| LinkError::Unavailable)?;
-        result.await.unwrap_or(Err(LinkError::Unavailable))
+        send_on(&self.requests, to, frame).await
     }
 
+    /// Split into a cloneable sending half and the receiving half, so one task can wait for
+    /// frames while others send.
+    pub fn into_parts(self) -> (Rylr998Sender, mpsc::Receiver<Datagram>) {
+        (
+            Rylr998Sender {
+                requests: self.requests,
+                stats: self.stats,
+                duty: self.duty,
+                info: self.info,
+                epoch: self.epoch,
+            },
+            self.incoming,
+        )
+    }
     /// The next received frame; `None` once the port is gone.
     pub async fn recv(&mut self) -> Option<Datagram> {
         self.incoming.recv().await
@@ -197,6 +191,68 @@ impl Rylr998 {
     /// Airtime used so far.
     pub async fn airtime_used(&self) -> Duration {
         self.duty.lock().await.used()
+    }
+}
+
+async fn send_on(
+    requests: &mpsc::Sender<Request>,
+    to: &LinkAddr,
+    frame: &[u8],
+) -> Result<(), LinkError> {
+    let addr = if to.is_broadcast() {
+        0
+    } else {
+        match to.as_bytes() {
+            [hi, lo] => u16::from_be_bytes([*hi, *lo]),
+            _ => return Err(LinkError::Rejected),
+        }
+    };
+    if frame.len() > encoding::MAX_FRAME || frame.is_empty() {
+        return Err(LinkError::FrameTooLarge);
+    }
+    let (done, result) = oneshot::channel();
+    requests
+        .send(Request {
+            to: addr,
+            frame: frame.to_vec(),
+            done,
+        })
+        .await
+        .map_err(|_| LinkError::Unavailable)?;
+    result.await.unwrap_or(Err(LinkError::Unavailable))
+}
+
+/// The sending half of a [`Rylr998`] (cloneable).
+#[derive(Clone)]
+pub struct Rylr998Sender {
+    requests: mpsc::Sender<Request>,
+    stats: Arc<RunnerStats>,
+    duty: Arc<Mutex<DutyCycle>>,
+    info: LinkInfo,
+    epoch: Instant,
+}
+
+impl Rylr998Sender {
+    /// Send one frame; see [`Rylr998::send`].
+    pub async fn send(&self, to: &LinkAddr, frame: &[u8]) -> Result<(), LinkError> {
+        send_on(&self.requests, to, frame).await
+    }
+
+    /// The link's properties.
+    pub fn info(&self) -> LinkInfo {
+        self.info
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &RunnerStats {
+        &self.stats
+    }
+
+    /// How long until the duty-cycle budget allows the next transmission.
+    pub async fn budget_wait(&self) -> Duration {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        let at = self.duty.lock().await.ready_at(now);
+        Duration::from_micros(at - now)
     }
 }
 

@@ -164,3 +164,25 @@ async fn bad_config_and_missing_device_are_clear_errors() {
     let e = Rylr998::open(c).await.err().unwrap();
     assert!(e.to_string().contains("network_id"), "{e}");
 }
+
+#[tokio::test]
+async fn split_halves_send_and_receive_concurrently() {
+    let air = emulator::air();
+    let (ma, mb) = (emulator::spawn(&air), emulator::spawn(&air));
+    let (a_tx, _a_rx) = open(&ma, 7).await.into_parts();
+    let (_b_tx, mut b_rx) = open(&mb, 8).await.into_parts();
+    let sender = tokio::spawn(async move {
+        for i in 0..5u8 {
+            a_tx.send(&addr(8), &[i; 100]).await.unwrap();
+        }
+        a_tx.stats().sent.load(Ordering::Relaxed)
+    });
+    for i in 0..5u8 {
+        let d = tokio::time::timeout(Duration::from_secs(5), b_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.data, vec![i; 100]);
+    }
+    assert_eq!(sender.await.unwrap(), 5);
+}
