@@ -326,6 +326,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn multicast_discovery_finds_a_node_with_no_peers_configured() {
+        let port = std::net::UdpSocket::bind("0.0.0.0:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = UdpConfig {
+            bind: "0.0.0.0:0".parse().unwrap(),
+            discovery: Discovery::Multicast,
+            group: SocketAddrV4::new(Ipv4Addr::new(239, 255, 72, 89), port),
+            ..UdpConfig::default()
+        };
+        let a = UdpLink::bind(&cfg).await.unwrap();
+        let b = UdpLink::bind(&cfg).await.unwrap();
+        a.send_link(LinkAddr::BROADCAST, b"hello lan")
+            .await
+            .unwrap();
+        let mut buf = vec![0; MAX_DATAGRAM];
+        let (n, from) = tokio::time::timeout(std::time::Duration::from_secs(2), b.recv(&mut buf))
+            .await
+            .expect("multicast reaches the other node")
+            .unwrap();
+        assert_eq!(&buf[..n], b"hello lan");
+        assert_eq!(from.port(), a.local_addr().port());
+        // b learned a and answers it by unicast.
+        assert!(b.neighbours().contains(&from));
+    }
+
+    #[tokio::test]
     async fn static_peers_get_broadcasts() {
         let b = UdpLink::bind(&local()).await.unwrap();
         let a = UdpLink::bind(&UdpConfig {
