@@ -226,7 +226,7 @@ fn reading(i: usize, seq: u32, t: f64) -> (String, Vec<u8>) {
     let phase = i as f64 * 0.7;
     if seq % 5 == 4 {
         // Every fifth message is a longer status report: it travels as several fragments.
-        let log: String = (0..12usize)
+        let log: String = (0..30usize)
             .map(|k| {
                 format!(
                     "uptime={} rssi=-{} ",
