@@ -64,8 +64,9 @@ impl Default for NodeSection {
 pub enum LinkConfig {
     /// `type = "udp"`.
     Udp(UdpConfig),
-    /// `type = "rylr998"`: a REYAX LoRa module on a serial port.
-    Rylr998(SerialLink),
+    /// `type = "rylr998"`: a REYAX LoRa module on a serial port (fields: `docs/spec/rylr998.md`,
+    /// `hyphae_link_rylr998::Rylr998Config`).
+    Rylr998(hyphae_link_rylr998::Rylr998Config),
     /// `type = "espnow-bridge"`: an ESP32 bridge on a serial port.
     EspnowBridge(SerialLink),
 }
@@ -103,7 +104,12 @@ fn parse_link(i: usize, mut t: toml::Table) -> Result<LinkConfig, ConfigError> {
     };
     match ty.as_str() {
         "udp" => typed(i, t).map(LinkConfig::Udp),
-        "rylr998" => typed(i, t).map(LinkConfig::Rylr998),
+        "rylr998" => {
+            let c: hyphae_link_rylr998::Rylr998Config = typed(i, t)?;
+            c.validate()
+                .map_err(|e| err(format!("links[{i}].{}", e.field), e.reason))?;
+            Ok(LinkConfig::Rylr998(c))
+        }
         "espnow-bridge" => typed(i, t).map(LinkConfig::EspnowBridge),
         other => Err(err(
             format!("links[{i}].type"),

@@ -242,9 +242,20 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
                     StartError::Link(i, "the node has no room for this link".into())
                 })?;
                 link_ids.push(lid);
-                links.push(Arc::new(link));
+                links.push(HostLink::Udp(Arc::new(link)));
             }
-            LinkConfig::Rylr998(_) | LinkConfig::EspnowBridge(_) => {
+            LinkConfig::Rylr998(c) => {
+                let link = hyphae_link_rylr998::Rylr998::open(c.clone())
+                    .await
+                    .map_err(|e| StartError::Link(i, e.to_string()))?;
+                let (sender, receiver) = link.into_parts();
+                let lid = node.add_link(sender.info()).ok_or_else(|| {
+                    StartError::Link(i, "the node has no room for this link".into())
+                })?;
+                link_ids.push(lid);
+                links.push(HostLink::Rylr(sender, Some(receiver)));
+            }
+            LinkConfig::EspnowBridge(_) => {
                 return Err(StartError::Link(
                     i,
                     "serial links are configured but not yet driven by hyphae-host; use type = \"udp\"".into(),
@@ -259,16 +270,37 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
     }
     metrics.routes.set(config.routes.len() as i64);
     let (frames_tx, frames_rx) = mpsc::channel(1024);
-    for (i, link) in links.iter().enumerate() {
-        let link = link.clone();
+    for (i, link) in links.iter_mut().enumerate() {
         let tx = frames_tx.clone();
         let lid = link_ids[i];
+        let link = match link {
+            HostLink::Udp(l) => l.clone(),
+            HostLink::Rylr(_, receiver) => {
+                let Some(mut receiver) = receiver.take() else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    while let Some(d) = receiver.recv().await {
+                        if tx.send((lid, d.from, d.meta, d.data)).await.is_err() {
+                            return;
+                        }
+                    }
+                    tracing::warn!("rylr998 link closed");
+                });
+                continue;
+            }
+        };
         tokio::spawn(async move {
             let mut buf = vec![0u8; MAX_DATAGRAM];
             loop {
                 match link.recv(&mut buf).await {
                     Ok((n, from)) => {
-                        if tx.send((lid, from, buf[..n].to_vec())).await.is_err() {
+                        let from = LinkAddr::from_socket_addr(from);
+                        if tx
+                            .send((lid, from, RxMeta::default(), buf[..n].to_vec()))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -282,7 +314,13 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
     }
     let (tx, rx) = mpsc::channel(1024);
     let handle = HostHandle { tx };
-    let addrs: Vec<SocketAddr> = links.iter().map(|l| l.local_addr()).collect();
+    let addrs: Vec<SocketAddr> = links
+        .iter()
+        .filter_map(|l| match l {
+            HostLink::Udp(u) => Some(u.local_addr()),
+            HostLink::Rylr(..) => None,
+        })
+        .collect();
     let mut subscribers: HashMap<AppId, Vec<EventSink>> = HashMap::new();
     for name in &config.apps {
         if let Ok(app) = node.register_app(name) {
@@ -309,9 +347,28 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
     })
 }
 
+/// A link the shell drives.
+enum HostLink {
+    Udp(Arc<UdpLink>),
+    /// The sending half, and the receiving half until its task takes it.
+    Rylr(
+        hyphae_link_rylr998::Rylr998Sender,
+        Option<mpsc::Receiver<hyphae_link_rylr998::Datagram>>,
+    ),
+}
+
+impl HostLink {
+    async fn send(&self, to: LinkAddr, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Self::Udp(u) => u.send_link(to, bytes).await.map_err(|e| e.to_string()),
+            Self::Rylr(s, _) => s.send(&to, bytes).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
 struct Shell {
     node: Box<HostNode>,
-    links: Vec<Arc<UdpLink>>,
+    links: Vec<HostLink>,
     link_ids: Vec<LinkId>,
     metrics: Arc<Metrics>,
     subscribers: HashMap<AppId, Vec<EventSink>>,
@@ -326,7 +383,7 @@ impl Shell {
 
     async fn run(
         mut self,
-        mut frames: mpsc::Receiver<(LinkId, SocketAddr, Vec<u8>)>,
+        mut frames: mpsc::Receiver<(LinkId, LinkAddr, RxMeta, Vec<u8>)>,
         mut requests: mpsc::Receiver<Request>,
     ) {
         let mut buf = vec![0u8; 1470];
@@ -336,7 +393,7 @@ impl Shell {
             let now = self.now();
             while let Some(t) = self.node.poll_transmit(now, &mut buf) {
                 if let Some(i) = self.link_ids.iter().position(|l| *l == t.link)
-                    && let Err(e) = self.links[i].send_link(t.to, &buf[..t.len]).await
+                    && let Err(e) = self.links[i].send(t.to, &buf[..t.len]).await
                 {
                     tracing::debug!(error = %e, to = %t.to, "transmit failed");
                 }
@@ -355,12 +412,12 @@ impl Shell {
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1));
             tokio::select! {
                 f = frames.recv() => {
-                    let Some((link, from, bytes)) = f else { return };
+                    let Some((link, from, meta, bytes)) = f else { return };
                     let now = self.now();
-                    self.node.handle_datagram(now, link, LinkAddr::from_socket_addr(from), RxMeta::default(), &bytes);
+                    self.node.handle_datagram(now, link, from, meta, &bytes);
                     // Take whatever else already arrived before polling outputs again.
-                    while let Ok((link, from, bytes)) = frames.try_recv() {
-                        self.node.handle_datagram(now, link, LinkAddr::from_socket_addr(from), RxMeta::default(), &bytes);
+                    while let Ok((link, from, meta, bytes)) = frames.try_recv() {
+                        self.node.handle_datagram(now, link, from, meta, &bytes);
                     }
                 }
                 () = tokio::time::sleep_until(deadline) => {
@@ -382,7 +439,17 @@ impl Shell {
         m.queue_depth.set(self.node.queue_depth() as i64);
         let (a, b) = self.node.transfers();
         m.transfers.set((a + b) as i64);
-        let oversize: u64 = self.links.iter().map(|l| l.oversize()).sum();
+        let oversize: u64 = self
+            .links
+            .iter()
+            .map(|l| match l {
+                HostLink::Udp(u) => u.oversize(),
+                HostLink::Rylr(s, _) => s
+                    .stats()
+                    .decode_errors
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .sum();
         if oversize > m.oversize.get() {
             m.oversize.inc_by(oversize - m.oversize.get());
         }
@@ -440,7 +507,14 @@ impl Shell {
                 let _ = reply.send(Info {
                     id: self.node.id().0,
                     peers: self.node.peers().iter().map(|p| p.id.0).collect(),
-                    links: self.links.iter().map(|l| l.local_addr()).collect(),
+                    links: self
+                        .links
+                        .iter()
+                        .filter_map(|l| match l {
+                            HostLink::Udp(u) => Some(u.local_addr()),
+                            HostLink::Rylr(..) => None,
+                        })
+                        .collect(),
                 });
             }
         }

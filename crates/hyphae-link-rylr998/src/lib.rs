@@ -18,7 +18,7 @@ pub use airtime::{DutyCycle, Modem};
 #[cfg(feature = "runner")]
 pub use config::{ConfigError, Rylr998Config};
 #[cfg(feature = "runner")]
-pub use runner::{Datagram, RunnerStats, Rylr998};
+pub use runner::{Datagram, RunError, RunnerStats, Rylr998, Rylr998Sender};
 
 use hyphae_link::{LinkInfo, LinkKind};
 
