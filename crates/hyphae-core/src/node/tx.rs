@@ -192,23 +192,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             || window_full
             || (index + 1) % ack_every == 0
             || index + 1 == t.count;
-        let body = if t.single {
-            Body::Single(SingleRepr {
-                transfer: t.id,
-                app: t.app,
-                payload: &content[hyphae_wire::package::HEADER_LEN..],
-            })
-        } else {
-            let fl = usize::from(t.frag_len);
-            let start = index as usize * fl;
-            let end = (start + fl).min(content.len());
-            Body::Fragment(FragmentRepr {
-                transfer: t.id,
-                index: index as u16,
-                last: (t.count - 1) as u16,
-                data: &content[start..end],
-            })
-        };
+        let body = transfer_body(t, content, index);
         let flags = Flags::default().with_ack_requested(ack);
         let len = self.emit_to(buf, dest, &route, body, flags);
         let Some(len) = len else {
@@ -260,23 +244,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let link = bcast_links[(t.bcast_pos / per_link) as usize];
         let index = t.bcast_pos % t.count;
         let content = self.out_arena.get(t.region);
-        let body = if t.single {
-            Body::Single(SingleRepr {
-                transfer: t.id,
-                app: t.app,
-                payload: &content[hyphae_wire::package::HEADER_LEN..],
-            })
-        } else {
-            let fl = usize::from(t.frag_len);
-            let start = index as usize * fl;
-            let end = (start + fl).min(content.len());
-            Body::Fragment(FragmentRepr {
-                transfer: t.id,
-                index: index as u16,
-                last: (t.count - 1) as u16,
-                data: &content[start..end],
-            })
-        };
+        let body = transfer_body(t, content, index);
         let len = FrameRepr::new(body).emit(buf).ok()?;
         if !self.link_ready(now, link, len) {
             self.outbound[i].last_progress = now;
@@ -433,4 +401,26 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             });
         }
     }
+}
+
+/// The body carrying fragment `index` of `t` (whose content, Package header first, is
+/// `content`): the whole payload as a Single, or one Fragment.
+fn transfer_body<'a>(t: &super::transfer::OutTransfer, content: &'a [u8], index: u32) -> Body<'a> {
+    if t.single {
+        return Body::Single(SingleRepr {
+            transfer: t.id,
+            app: t.app,
+            payload: &content[hyphae_wire::package::HEADER_LEN..],
+        });
+    }
+    let fl = usize::from(t.frag_len);
+    let start = index as usize * fl;
+    let end = (start + fl).min(content.len());
+    Body::Fragment(FragmentRepr {
+        transfer: t.id,
+        // index < count <= 65 535 (checked at activation).
+        index: index as u16,
+        last: (t.count - 1) as u16,
+        data: &content[start..end],
+    })
 }
