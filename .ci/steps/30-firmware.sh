@@ -4,6 +4,8 @@
 # llvm-size-14, and fail if a firmware's static RAM exceeds the budget stated in README.md
 # ("ESP32-C3 firmware"). One cargo workspace, so all firmwares share one target dir.
 set -euo pipefail
+# The firmware workspace keeps its own target dir (paths below assume it).
+unset CARGO_TARGET_DIR
 cd "$(dirname "$0")/../../firmware/esp32c3"
 
 # Static RAM budget per firmware (IRAM + DRAM: .trap/.rwtext* + .data* + .bss, which includes
