@@ -75,6 +75,10 @@ pub struct Delivery {
     pub len: usize,
     /// Whether it was broadcast.
     pub broadcast: bool,
+    /// The routing header's remaining hop limit on the frame that completed the payload, or
+    /// `None` when it came straight from a neighbour (one hop, no routing header). With the
+    /// origin's configured hop limit `h`, the path was `h - left + 1` hops long.
+    pub hop_limit_left: Option<u8>,
 }
 
 /// Something the shell should know.

@@ -166,6 +166,8 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     sleep_announced: Option<Instant>,
     /// The latest `now` seen by `handle_timeout`.
     last_now: Instant,
+    /// Remaining hop limit of the frame being received (`None`: no routing header).
+    rx_hop_limit_left: Option<u8>,
     started: bool,
 }
 
@@ -222,6 +224,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             awake_until: Instant::ZERO,
             sleep_announced: None,
             last_now: Instant::ZERO,
+            rx_hop_limit_left: None,
             started: false,
         }
     }
@@ -814,6 +817,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             from,
             len,
             broadcast,
+            hop_limit_left: self.rx_hop_limit_left,
         }));
     }
 

@@ -56,6 +56,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         };
         peer.heard(now, link, from, meta);
         let neighbour = peer.id;
+        self.rx_hop_limit_left = frame.routing.map(|r| r.hop_limit);
         let origin = match frame.routing {
             None => neighbour,
             Some(r) => {
