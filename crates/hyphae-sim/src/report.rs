@@ -122,6 +122,9 @@ pub struct Report {
     pub misdelivered: u64,
     /// Messages delivered although their sender was told they failed.
     pub delivered_after_failure: u64,
+    /// Messages whose sender was told they succeeded but that never arrived intact: silent
+    /// loss (must be 0; a forged or corrupted acknowledgement causes it).
+    pub acked_not_delivered: u64,
     /// Failures by reason.
     pub failed_by_reason: BTreeMap<String, u64>,
     /// Nodes crashed during the run.
@@ -211,6 +214,20 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let sc = &self.sc;
         let msgs = &self.traffic.msgs;
         let sent = msgs.len() as u64;
+        if std::env::var_os("HYPHAE_SIM_DEBUG").is_some() {
+            for m in msgs.iter().filter(|m| m.state == State::Pending) {
+                eprintln!("pending: {m:?}");
+                for i in [m.src, m.dst] {
+                    let s = &self.slots[i as usize];
+                    eprintln!(
+                        "  node {i} alive {} transfers {:?} counters {:?}",
+                        s.alive,
+                        s.node.transfers(),
+                        s.node.counters()
+                    );
+                }
+            }
+        }
         let delivered = msgs.iter().filter(|m| m.state == State::Delivered).count() as u64;
         let failed = msgs.iter().filter(|m| m.state == State::Failed).count() as u64;
         let connected_sent = msgs.iter().filter(|m| m.connected).count() as u64;
@@ -299,6 +316,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             corrupt_deliveries: self.traffic.corrupt_deliveries,
             misdelivered: self.traffic.misdelivered,
             delivered_after_failure: self.traffic.delivered_after_failure,
+            acked_not_delivered: msgs
+                .iter()
+                .filter(|m| m.acked && m.fail.is_none() && m.state != State::Delivered)
+                .count() as u64,
             failed_by_reason: self.traffic.fail_reasons.clone(),
             crashes: st.crashes,
             failure: self.failure_figures(),

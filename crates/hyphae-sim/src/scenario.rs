@@ -72,6 +72,10 @@ pub struct Scenario {
     pub range: String,
     /// Nominal radio range in metres (geometric topologies are scaled to it).
     pub radio_range: f64,
+    /// Carrier-sense and interference range as a multiple of `radio_range` (geometric
+    /// topologies): nodes this close sense and disturb each other's frames without being able
+    /// to decode them. 1 = only linked neighbours interact.
+    pub sense_range: f64,
     /// Topology: `line`, `grid`, `rgg`, `ba`, or a path to an edge-list file.
     pub topology: String,
     /// Node count (for `rgg`, before keeping the largest component).
@@ -275,6 +279,7 @@ impl Default for Scenario {
             collisions: true,
             range: "disk".into(),
             radio_range: 100.0,
+            sense_range: 2.0,
             topology: "rgg".into(),
             nodes: 100,
             hops: None,
@@ -378,6 +383,12 @@ impl Scenario {
         }
         if !(self.radio_range > 0.0 && self.radio_range < 1e6) {
             return bad("radio_range", "must be positive metres");
+        }
+        if !(self.sense_range >= 1.0 && self.sense_range <= 10.0) {
+            return bad(
+                "sense_range",
+                "must be in [1, 10] (a multiple of radio_range)",
+            );
         }
         let n = self.node_count();
         if !(2..=MAX_SCENARIO_NODES).contains(&n) {

@@ -374,6 +374,53 @@ impl Graph {
         dist
     }
 
+    /// For geometric graphs: every node within `radius` metres of each node that is not
+    /// already its neighbour (the nodes it senses and interferes with without a usable link).
+    /// Empty lists without positions.
+    pub fn within(&self, radius: f64) -> Vec<Vec<u32>> {
+        let n = self.len();
+        let mut out = vec![Vec::new(); n];
+        let Some(pos) = &self.positions else {
+            return out;
+        };
+        if n == 0 || !(radius > 0.0) {
+            return out;
+        }
+        let (mut x0, mut y0) = (f64::MAX, f64::MAX);
+        for p in pos {
+            x0 = x0.min(p.0);
+            y0 = y0.min(p.1);
+        }
+        let mut buckets: std::collections::HashMap<(i64, i64), Vec<u32>> =
+            std::collections::HashMap::new();
+        let cell = |p: (f64, f64)| (((p.0 - x0) / radius) as i64, ((p.1 - y0) / radius) as i64);
+        for (i, &p) in pos.iter().enumerate() {
+            buckets.entry(cell(p)).or_default().push(i as u32);
+        }
+        let r2 = radius * radius;
+        for (i, &p) in pos.iter().enumerate() {
+            let (cx, cy) = cell(p);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let Some(b) = buckets.get(&(cx + dx, cy + dy)) else {
+                        continue;
+                    };
+                    for &j in b {
+                        if j as usize == i || self.adj[i].contains(&j) {
+                            continue;
+                        }
+                        let q = pos[j as usize];
+                        if (q.0 - p.0).powi(2) + (q.1 - p.1).powi(2) <= r2 {
+                            out[i].push(j);
+                        }
+                    }
+                }
+            }
+            out[i].sort_unstable();
+        }
+        out
+    }
+
     /// Positions for drawing: the real ones, else a circle layout.
     pub fn layout(&self) -> Vec<(f64, f64)> {
         if let Some(p) = &self.positions {
@@ -402,7 +449,7 @@ fn check_n(n: usize) -> Result<(), TopologyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    use proptest::prelude::{any, prop_assert, proptest};
 
     #[test]
     fn line_and_grid() {

@@ -124,6 +124,8 @@ pub(crate) struct Slot<
     rx_ok: bool,
     /// Airtime this node used, µs.
     pub(crate) airtime_us: u64,
+    /// Unacknowledged unicast attempts in a row (MAC contention-window doubling).
+    mac_fails: u32,
     /// Static routes the simulator installed (oldest first).
     pub(crate) routes: VecDeque<NodeId>,
 }
@@ -146,6 +148,8 @@ pub(crate) struct World<
     pub(crate) sc: Scenario,
     pub(crate) radio: Radio,
     pub(crate) graph: Graph,
+    /// Per node: nodes in carrier-sense / interference range without a link.
+    far: Vec<Vec<u32>>,
     pub(crate) config: Config,
     pub(crate) app: AppId,
     pub(crate) slots: Vec<Slot<P, T, IN, OUT, M>>,
@@ -178,7 +182,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let n = graph.len();
         let pathloss = (sc.range == "pathloss" && graph.positions.is_some())
             .then(|| PathLoss::new(sc.radio_range));
+        let far = if radio.shared_medium() && sc.sense_range > 1.0 {
+            graph.within(sc.radio_range * sc.sense_range)
+        } else {
+            vec![Vec::new(); n]
+        };
         let mut w = Self {
+            far,
             radio,
             config,
             app: AppId(0),
@@ -238,6 +248,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             rx_end: 0,
             rx_ok: false,
             airtime_us: 0,
+            mac_fails: 0,
             routes: VecDeque::new(),
         }
     }
@@ -408,7 +419,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             let epoch = self.slots[i].epoch;
             self.slots[i].held = Some((to, bytes));
             self.slots[i].radio = RadioState::Access;
-            let d = self.radio.access_delay_us(&mut self.medium_rng);
+            let d = self
+                .radio
+                .access_delay_us(self.slots[i].mac_fails, &mut self.medium_rng);
             self.schedule(
                 self.now + d,
                 Ev::Access {
@@ -429,7 +442,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
         if s.busy_until > now {
             // Carrier sensed: defer past the busy period with a fresh backoff.
-            let at = s.busy_until + self.radio.access_delay_us(&mut self.medium_rng);
+            let at = s.busy_until
+                + self
+                    .radio
+                    .access_delay_us(s.mac_fails, &mut self.medium_rng);
             self.stats.deferrals += 1;
             self.schedule(
                 at,
@@ -499,6 +515,29 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 }
             }
         }
+        if shared {
+            // Nodes in sense range but without a link: they defer to the frame and it ruins
+            // what they are receiving meanwhile (no capture).
+            for k in 0..self.far[i].len() {
+                let j = self.far[i][k] as usize;
+                let r = &mut self.slots[j];
+                if !r.alive {
+                    continue;
+                }
+                r.busy_until = r.busy_until.max(end);
+                if !collisions || matches!(r.radio, RadioState::Tx(u) if u > now) {
+                    continue;
+                }
+                if r.rx_end > now && r.rx_ok {
+                    self.stats.collisions += 1;
+                }
+                r.rx_ok = false;
+                if end > r.rx_end {
+                    r.rx_uid = 0;
+                    r.rx_end = end;
+                }
+            }
+        }
         let f = AirFrame {
             uid,
             from: i as u32,
@@ -550,6 +589,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let s = &mut self.slots[i];
         if s.alive && s.epoch == f.epoch {
             s.radio = RadioState::Idle;
+            if f.to.is_some() {
+                s.mac_fails = if acked { 0 } else { s.mac_fails + 1 };
+            }
             if f.to.is_some() && self.radio.reports_tx() {
                 let link = s.link;
                 s.node.handle_link_event(
