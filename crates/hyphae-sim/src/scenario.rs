@@ -329,10 +329,11 @@ impl Scenario {
         // A relative edge-list path is relative to the scenario file.
         if !matches!(sc.topology.as_str(), "line" | "grid" | "rgg" | "ba") {
             let p = std::path::Path::new(&sc.topology);
-            if p.is_relative() && !p.exists() {
-                if let Some(dir) = path.parent() {
-                    sc.topology = dir.join(p).display().to_string();
-                }
+            if p.is_relative()
+                && !p.exists()
+                && let Some(dir) = path.parent()
+            {
+                sc.topology = dir.join(p).display().to_string();
             }
         }
         Ok(sc)
@@ -446,7 +447,7 @@ impl Scenario {
                     gateways,
                     size,
                 } => {
-                    if !(*interval >= 0.01) {
+                    if interval.is_nan() || *interval < 0.01 {
                         return bad("traffic.interval", "must be at least 0.01 s");
                     }
                     if *gateways == 0 || *gateways >= n {

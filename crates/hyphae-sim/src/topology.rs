@@ -383,7 +383,7 @@ impl Graph {
         let Some(pos) = &self.positions else {
             return out;
         };
-        if n == 0 || !(radius > 0.0) {
+        if n == 0 || radius.is_nan() || radius <= 0.0 {
             return out;
         }
         let (mut x0, mut y0) = (f64::MAX, f64::MAX);

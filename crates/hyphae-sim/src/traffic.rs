@@ -128,8 +128,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                             }
                         }
                     }
-                    for i in 0..n {
-                        if gws.contains(&(i as u32)) || near[i] == u32::MAX {
+                    for (i, &nearest) in near.iter().enumerate() {
+                        if gws.contains(&(i as u32)) || nearest == u32::MAX {
                             continue;
                         }
                         let phase = (self.traffic_rng.f64() * interval * 1e6) as u64;

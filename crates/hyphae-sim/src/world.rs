@@ -732,11 +732,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
 impl Graph {
     /// A copy without the cut edges.
-    pub(crate) fn clone_filtered(&self, cuts: &HashSet<(u32, u32)>) -> Graph {
+    pub(crate) fn clone_filtered(&self, cuts: &HashSet<(u32, u32)>) -> Self {
         if cuts.is_empty() {
             return self.clone();
         }
-        let mut g = Graph::empty(self.len());
+        let mut g = Self::empty(self.len());
         for (a, b) in self.edges() {
             if !cuts.contains(&edge_key(a as u32, b as u32)) {
                 g.add_edge(a, b);

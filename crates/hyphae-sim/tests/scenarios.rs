@@ -83,7 +83,8 @@ fn same_seed_same_json_other_seed_other_json() {
 
 #[test]
 fn hidden_terminals_collide_and_carrier_sense_helps() {
-    // A line: 0 and 2 cannot hear each other; both stream to 1.
+    // A line: with the sense range equal to the radio range, 0 and 2 cannot hear each other;
+    // both stream to 1.
     let line = r#"
 topology = "line"
 nodes = 3
@@ -102,13 +103,22 @@ from = 2
 to = 1
 count = 3
 "#;
-    let r = sim(line, &[]);
+    let r = sim(line, &["sense_range=1"]);
     assert_invariants(&r);
     assert!(r.collisions > 0, "hidden terminals must collide: {r:#?}");
     assert_eq!(r.delivered, 6);
     let quiet = sim(line, &["collisions=false"]);
     assert_eq!(quiet.collisions, 0);
     assert!(quiet.goodput_bps.unwrap() > r.goodput_bps.unwrap());
+    // Sensing twice the radio range, 0 and 2 defer to each other: far fewer collisions.
+    let sensed = sim(line, &[]);
+    assert_invariants(&sensed);
+    assert!(
+        sensed.collisions * 4 < r.collisions,
+        "{} vs {}",
+        sensed.collisions,
+        r.collisions
+    );
 }
 
 #[test]

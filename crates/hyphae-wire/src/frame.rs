@@ -345,9 +345,9 @@ mod tests {
     use crate::package::AppId;
 
     /// A routed, ack-requested Single frame: the worked example of `frames.md` §8.
-    static ROUTED: [u8; 20] = [
+    static ROUTED: [u8; 21] = [
         0x61, 0x08, // v1, routed, Single; ack requested
-        0x27, 0x02, 0x01, // hop limit 7, tree 1, epoch 0x0102
+        0x07, 0x01, 0x02, 0x01, // hop limit 7, tree 1, epoch 0x0102
         0x04, 0x30, 0xf0, 0x51, // dst /3.0.20.1
         0x40, 0x01, 0x02, 0x03, 0x04, // src ~01020304
         0x07, 0x00, 0x34, 0x12, // transfer 7, app 0x1234

@@ -273,10 +273,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         flags: Flags,
     ) -> Option<usize> {
         let routing = (route.header_len > 0).then_some(RoutingRepr {
-            hop_limit: self
-                .config
-                .hop_limit
-                .min(hyphae_wire::routing::MAX_HOP_LIMIT),
+            hop_limit: self.config.hop_limit,
             tree: 0,
             epoch: 0,
             dst: Address::Node(dest),
