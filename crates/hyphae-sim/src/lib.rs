@@ -139,8 +139,8 @@ pub fn node_config(sc: &Scenario, max_transfer: usize) -> Config {
         window: sc.window,
         ack_every: sc.window.min(8),
         max_transfer,
-        // Large random graphs have diameters beyond the default 16.
-        hop_limit: 31,
+        // Large random graphs have diameters far beyond the default 16.
+        hop_limit: 100,
         ..Config::default()
     };
     if let Radio::Lora { .. } = radio {

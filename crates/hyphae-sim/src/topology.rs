@@ -348,6 +348,18 @@ impl Graph {
         edge_ok: impl Fn(usize, usize) -> bool,
         parent: Option<&mut Vec<u32>>,
     ) -> Vec<u32> {
+        self.bfs_until(src, None, alive, edge_ok, parent)
+    }
+
+    /// [`Graph::bfs`] that stops as soon as `stop` is reached (distances beyond are unset).
+    pub fn bfs_until(
+        &self,
+        src: usize,
+        stop: Option<usize>,
+        alive: &[bool],
+        edge_ok: impl Fn(usize, usize) -> bool,
+        parent: Option<&mut Vec<u32>>,
+    ) -> Vec<u32> {
         let mut dist = vec![u32::MAX; self.len()];
         let mut par = parent;
         if let Some(p) = par.as_deref_mut() {
@@ -366,6 +378,9 @@ impl Graph {
                     dist[v] = dist[u] + 1;
                     if let Some(p) = par.as_deref_mut() {
                         p[v] = u as u32;
+                    }
+                    if stop == Some(v) {
+                        return dist;
                     }
                     q.push_back(v);
                 }

@@ -298,8 +298,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let alive = &self.versions[self.version() as usize].alive;
         let mut parent = Vec::new();
         let cuts = &self.cuts;
-        let d = self.graph.bfs(
+        let d = self.graph.bfs_until(
             src,
+            Some(dst),
             alive,
             |a, b| {
                 cuts.is_empty() || {
