@@ -137,7 +137,7 @@ pub fn node_config(sc: &Scenario, max_transfer: usize) -> Config {
             0
         },
         window: sc.window,
-        ack_every: sc.window.min(8),
+        ack_every: sc.ack_every.min(sc.window),
         max_transfer,
         // Large random graphs have diameters far beyond the default 16.
         hop_limit: 100,

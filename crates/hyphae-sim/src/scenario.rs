@@ -99,6 +99,8 @@ pub struct Scenario {
     pub link_retries: u8,
     /// Sequencer window in fragments.
     pub window: u16,
+    /// The sender requests an acknowledgement every this many fragments (at most `window`).
+    pub ack_every: u16,
     /// Default payload size in bytes of traffic that names none.
     pub size: usize,
     /// Fraction of nodes that crash at once at `fail_at` (0 = none).
@@ -291,6 +293,7 @@ impl Default for Scenario {
             beacon_interval: 2.0,
             link_retries: 3,
             window: 32,
+            ack_every: 8,
             size: 32,
             fail_fraction: 0.0,
             fail_at: 30.0,
@@ -412,6 +415,9 @@ impl Scenario {
         }
         if !(self.beacon_interval >= 0.05 && self.beacon_interval <= 3600.0) {
             return bad("beacon_interval", "must be in [0.05, 3600] seconds");
+        }
+        if !(1..=64).contains(&self.ack_every) {
+            return bad("ack_every", "must be in 1..=64");
         }
         if !(1..=64).contains(&self.window) {
             return bad("window", "must be in 1..=64");
