@@ -122,7 +122,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     .links
                     .iter()
                     .map(|l| l.beacon_gap(super::BEACON_LEN_ESTIMATE))
-                    .fold(self.config.beacon_interval, core::cmp::Ord::max);
+                    .fold(self.config.beacon_interval, Ord::max);
                 RoutingState::Tree(TreeState::new(
                     self.id,
                     &self.config,
