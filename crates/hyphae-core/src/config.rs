@@ -64,6 +64,57 @@ pub struct Config {
     pub link_retries: u8,
     /// How many times each fragment of a broadcast transfer is sent.
     pub broadcast_repeats: u8,
+    /// How frames reach nodes that are not neighbours (`docs/spec/routing.md` §13).
+    pub routing: Routing,
+}
+
+/// The routing mode: how a node reaches a destination that is not a neighbour. Static routes
+/// ([`crate::Node::set_route`]) override every mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Only neighbours and static routes (no routing state, no tree entries in beacons).
+    Static,
+    /// Greedy routing on `trees` spanning trees (`hyphae-routing`).
+    Tree {
+        /// Trees built and used (1..=[`crate::node::MAX_TREES`]).
+        trees: u8,
+        /// Greedy metric: tree distance (mode 0) or common prefix length (mode 1).
+        metric: Metric,
+        /// Gossip hops of this node's position announcements (name resolution); 0 disables
+        /// them (then only [`crate::Node::learn_position`] and routed traffic fill the cache).
+        announce_hops: u8,
+    },
+    /// Managed flooding (Meshtastic-style): frames to non-neighbours are broadcast with a
+    /// routing header and rebroadcast once per node after a contention delay.
+    Flood {
+        /// Hop limit of flooded frames (≤ 31).
+        hop_limit: u8,
+        /// Contention window: a node waits up to this long before rebroadcasting, shorter for a
+        /// weaker link, and cancels if it hears another node rebroadcast first.
+        contention: Duration,
+    },
+}
+
+pub use hyphae_routing::Metric;
+
+impl Routing {
+    /// Tree routing with the defaults: 3 trees, tree-distance metric, announcements over 6 hops.
+    pub const TREE: Self = Self::Tree {
+        trees: 3,
+        metric: Metric::TreeDistance,
+        announce_hops: 6,
+    };
+    /// Managed flooding with the defaults: hop limit 7, 20 ms contention window.
+    pub const FLOOD: Self = Self::Flood {
+        hop_limit: 7,
+        contention: Duration::from_millis(20),
+    };
+}
+
+impl Default for Routing {
+    fn default() -> Self {
+        Self::TREE
+    }
 }
 
 impl Default for Config {
@@ -102,6 +153,7 @@ impl Config {
         throttle_hold: Duration::from_millis(250),
         link_retries: 3,
         broadcast_repeats: 1,
+        routing: Routing::TREE,
     };
 }
 

@@ -119,6 +119,17 @@ pub enum Event {
     },
     /// Nothing to do until this instant: the shell may put the radio to sleep.
     MaySleepUntil(Instant),
+    /// A gossip message on a subscribed topic (tree mode); fetch it with `take_delivery`.
+    Gossip {
+        /// Handle for [`crate::Node::take_delivery`].
+        id: DeliveryId,
+        /// Its topic.
+        topic: u16,
+        /// Short id of the node that published it.
+        origin: [u8; 4],
+        /// Payload length in bytes.
+        len: usize,
+    },
 }
 
 /// Why a received frame was dropped.

@@ -12,12 +12,15 @@ pub mod peers;
 mod rng;
 pub mod time;
 
-pub use config::Config;
+pub use config::{Config, Metric, Routing};
 pub use event::{
     Counters, Delivery, DeliveryId, DropReason, Event, FailReason, SendId, SendProgress,
 };
 pub use hyphae_link::{LinkAddr, LinkInfo, LinkKind, RxMeta};
-pub use hyphae_wire::{AppId, NodeId};
+pub use hyphae_wire::{AppId, Coords, NodeId};
 pub use links::LinkId;
-pub use node::{HostNode, LinkEvent, McuNode, Node, SendError, SimNode, Transmit};
+pub use node::{
+    HostNode, LinkEvent, MAX_TREES, McuNode, Node, RoutingStats, SendError, ServiceProvider,
+    SimNode, Transmit,
+};
 pub use time::Instant;

@@ -239,9 +239,15 @@ impl<const V: usize> Forwarder<V> {
                 (d, _) => d,
             };
         }
-        if found.is_some() {
-            // Came back along another path: already visited, send it back.
-            return from.map_or(Decision::Unreachable, Decision::Backtrack);
+        if let Some(i) = found {
+            if self.visits[i].is_some_and(|v| v.pred == from) {
+                // The same frame again from the same predecessor: a retransmission (the first
+                // copy or its acknowledgement was lost), not a loop. Route it afresh.
+                self.visits[i] = None;
+            } else {
+                // Came back along another path: already visited, send it back.
+                return from.map_or(Decision::Unreachable, Decision::Backtrack);
+            }
         }
         let exclude = from.map_or([NeighbourId(u16::MAX)], |f| [f]);
         let decision = router.next_hop(now, usize::from(tree), dest, metric, &exclude);
@@ -268,6 +274,15 @@ impl<const V: usize> Forwarder<V> {
             Decision::Unreachable => from.map_or(Decision::Unreachable, Decision::Backtrack),
             d => d,
         }
+    }
+
+    /// Visits remembered and not expired at `now`.
+    pub fn live(&self, now: Instant) -> usize {
+        self.visits
+            .iter()
+            .flatten()
+            .filter(|v| now < v.until)
+            .count()
     }
 
     fn slot(&self, now: Instant) -> usize {

@@ -108,6 +108,24 @@ impl<const K: usize, const M: usize> NameCache<K, M> {
             .count()
     }
 
+    /// Bytes of the fresh entries in their compact encoding (node id plus, per known tree,
+    /// the tree index and the coordinate address).
+    pub fn state_bytes(&self, now: Instant) -> usize {
+        self.entries
+            .iter()
+            .flatten()
+            .filter(|e| now < e.until)
+            .map(|e| {
+                8 + e
+                    .coords
+                    .iter()
+                    .flatten()
+                    .map(|c| 1 + Address::Coords(*c).buffer_len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// No fresh entries.
     pub fn is_empty(&self, now: Instant) -> bool {
         self.len(now) == 0

@@ -534,6 +534,26 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         self.stats
     }
 
+    /// Bytes of live neighbour state in its compact (wire) encoding: per neighbour its node
+    /// id and, per tree it offers, a beacon tree entry (root, epoch, distance, coordinates).
+    pub fn neighbour_state_bytes(&self) -> usize {
+        let k = self.tree_count();
+        self.nbs
+            .iter()
+            .flatten()
+            .map(|n| {
+                8 + n.trees[..k]
+                    .iter()
+                    .filter(|t| t.has)
+                    .map(|t| {
+                        hyphae_wire::beacon::TREE_ENTRY_FIXED_LEN
+                            + Address::Coords(t.coords).buffer_len()
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
     /// Known neighbours.
     pub fn neighbours(&self) -> impl Iterator<Item = (NeighbourId, NodeId)> + '_ {
         self.nbs.iter().flatten().map(|n| (n.id, n.node))

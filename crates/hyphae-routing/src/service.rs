@@ -135,6 +135,15 @@ impl<const S: usize> Services<S> {
             .min_by_key(|&(r, d)| (d, r.provider))
     }
 
+    /// Records not expired at `now`.
+    pub fn live(&self, now: Instant) -> usize {
+        self.records
+            .iter()
+            .flatten()
+            .filter(|r| now < r.until)
+            .count()
+    }
+
     /// Drop a provider (e.g. after an unreachable notice).
     pub fn forget(&mut self, provider: NodeId) {
         for r in self.records.iter_mut() {

@@ -398,8 +398,8 @@ mod tests {
         assert_eq!(&buf[..2], &[0x61, 0x88]);
         assert_eq!(&buf[2..7], &[1, 9, 0, 0, 0]);
         let split = Frame::parse(&buf[..n]).unwrap();
-        assert_eq!(split.body_offset, 19);
-        assert_eq!(split.body, &ROUTED[14..]);
+        assert_eq!(split.body_offset, 20);
+        assert_eq!(split.body, &ROUTED[15..]);
         assert_eq!(split.tag, Some(&[0u8; 16][..]));
         assert_eq!(FrameRepr::parse(&buf[..n]).unwrap(), f);
     }

@@ -174,7 +174,7 @@ mod tests {
             assert_eq!(max_payload(250, layout, depth, true), secure);
         }
         // RYLR-998 (240 B) routed at depth 8, secure; UDP single, secure.
-        assert_eq!(max_payload(240, Layout::Routed, 8, true), 200);
+        assert_eq!(max_payload(240, Layout::Routed, 8, true), 199);
         assert_eq!(max_payload(1232, Layout::Single, 0, true), 1205);
         assert_eq!(fragment_capacity(250, 0, false, 300), 242);
         assert_eq!(max_payload(10, Layout::Routed, 8, true), 0);

@@ -1,8 +1,11 @@
 //! The sans-IO node: the one state machine a shell drives.
 
+mod flood;
 mod route;
+mod routing;
 mod rx;
 mod transfer;
+mod tree;
 mod tx;
 
 use core::time::Duration;
@@ -19,8 +22,12 @@ use crate::rng::Rng;
 use crate::time::{Instant, earliest};
 use route::Route;
 
+pub use flood::{FLOOD_PENDING, FLOOD_SEEN};
+use routing::RoutingState;
+pub use routing::RoutingStats;
 pub use transfer::MAX_WINDOW;
 use transfer::{InTransfer, OutState, OutTransfer};
+pub use tree::{MAX_TREES, NAME_CACHE, POSITION_TOPIC, SERVICE_TOPIC, ServiceProvider};
 
 /// Most links a node drives.
 pub const MAX_LINKS: usize = 4;
@@ -169,6 +176,9 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     /// Remaining hop limit of the frame being received (`None`: no routing header).
     rx_hop_limit_left: Option<u8>,
     started: bool,
+    /// State of the configured routing mode (`routing.rs`).
+    rt: RoutingState<P, M>,
+    rstats: RoutingStats,
 }
 
 /// Capacities for an ESP32-class microcontroller: 32 peers, 8 + 8 transfers, 66 KiB of
@@ -226,6 +236,23 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             last_now: Instant::ZERO,
             rx_hop_limit_left: None,
             started: false,
+            rt: RoutingState::Off,
+            rstats: RoutingStats {
+                tree_messages: 0,
+                gossip_sent: 0,
+                greedy_forwards: 0,
+                backtracks: 0,
+                unreachable: 0,
+                hop_limit_drops: 0,
+                flood_rebroadcasts: 0,
+                flood_cancelled: 0,
+                flood_duplicates: 0,
+                flood_overflow: 0,
+                reparents: 0,
+                renumbers: 0,
+                root_losses: 0,
+                claims: 0,
+            },
         }
     }
 
@@ -396,7 +423,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 .rng
                 .below(self.config.beacon_interval.as_micros() as u64 / 4 + 1);
             self.next_beacon = now + Duration::from_micros(jitter);
+            self.routing_start(now);
         }
+        self.routing_tick(now);
         if now >= self.next_beacon {
             self.queue_beacons(now);
             let base = self.config.beacon_interval.as_micros() as u64;
@@ -478,6 +507,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             // The end of the listen / awake window, when sleep may be announced.
             t = earliest(t, Some(self.awake_until));
         }
+        t = earliest(t, self.routing_timeout());
         earliest(t, self.blocked_until)
     }
 

@@ -9,6 +9,7 @@ use hyphae_wire::{
     SingleRepr,
 };
 
+use super::routing::Inbound;
 use super::transfer::{InTransfer, MAX_FRAGMENTS, OutState, RECV_WINDOW};
 use super::{Node, is_broadcast_transfer};
 use crate::event::{DropReason, Event, FailReason};
@@ -59,22 +60,26 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.rx_hop_limit_left = frame.routing.map(|r| r.hop_limit);
         let origin = match frame.routing {
             None => neighbour,
-            Some(r) => {
-                let for_us = match r.dst {
-                    Address::Node(d) => d == self.id,
-                    Address::Short(s) => s == self.id.short(),
-                    Address::Coords(_) => false,
-                };
-                if !for_us {
-                    self.forward(now, bytes, &frame, &r);
-                    return;
+            Some(r) => match self.routed_in(now, bytes, &frame, &r, neighbour, meta) {
+                Inbound::Done => return,
+                Inbound::Local(src) => src,
+                Inbound::Pass => {
+                    let for_us = match r.dst {
+                        Address::Node(d) => d == self.id,
+                        Address::Short(s) => s == self.id.short(),
+                        Address::Coords(_) => false,
+                    };
+                    if !for_us {
+                        self.forward(now, bytes, &frame, &r);
+                        return;
+                    }
+                    let Address::Node(src) = r.src else {
+                        self.counters.drop(DropReason::Unsupported);
+                        return;
+                    };
+                    src
                 }
-                let Address::Node(src) = r.src else {
-                    self.counters.drop(DropReason::Unsupported);
-                    return;
-                };
-                src
-            }
+            },
         };
         if self.peers.is_banned(&origin) {
             self.counters.drop(DropReason::Banned);
@@ -106,11 +111,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
             Body::Notice(n) => self.on_notice(origin, &n),
             Body::Beacon(_) => {}
-            Body::Tree(_)
-            | Body::Gossip(_)
-            | Body::Service(_)
-            | Body::Trace(_)
-            | Body::Handshake(_) => {
+            b @ (Body::Tree(_) | Body::Gossip(_) | Body::Service(_) | Body::Trace(_)) => {
+                if !self.routing_body(now, origin, &b) {
+                    self.counters.drop(DropReason::Unsupported);
+                }
+            }
+            Body::Handshake(_) => {
                 self.counters.drop(DropReason::Unsupported);
             }
         }
@@ -148,6 +154,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
             p.beacon_seq(b.seq);
         }
+        self.routing_on_beacon(now, b);
         self.activate(now);
     }
 

@@ -6,7 +6,7 @@ use hyphae_wire::frame::{Body, FrameRepr};
 use hyphae_wire::notice::Code;
 use hyphae_wire::status::Repr as StatusRepr;
 use hyphae_wire::{
-    AckRepr, Address, BeaconRepr, Flags, FragmentRepr, NodeId, NoticeRepr, RoutingRepr, SingleRepr,
+    AckRepr, Address, BeaconRepr, Flags, FragmentRepr, NodeId, NoticeRepr, SingleRepr,
 };
 
 use super::transfer::OutState;
@@ -272,15 +272,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         body: Body<'_>,
         flags: Flags,
     ) -> Option<usize> {
-        let routing = (route.header_len > 0).then_some(RoutingRepr {
-            hop_limit: self.config.hop_limit,
-            tree: 0,
-            epoch: 0,
-            dst: Address::Node(dest),
-            src: Address::Node(self.id),
-        });
+        let routing = self.routing_header(dest, route);
         let frame = FrameRepr {
-            flags,
+            flags: self.routing_flags(flags, route),
             security: None,
             routing,
             body,
@@ -375,6 +369,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         for app in self.apps.iter().take(hyphae_wire::beacon::MAX_APPS) {
             let _ = beacon.push_app(*app);
         }
+        self.routing_beacon(&mut beacon);
         let len = FrameRepr::new(Body::Beacon(beacon)).buffer_len();
         for n in 0..self.links.len() {
             if !self.links[n].info.broadcast || !self.link_up[n] {

@@ -1,0 +1,915 @@
+//! Tree routing in the node (`docs/spec/routing.md`): the node owns a `hyphae_routing::Router`
+//! (k spanning trees), a `Forwarder` (greedy forwarding with bounded backtracking), a name
+//! cache (node id → coordinates), gossip (position and service announcements, application
+//! topics) and a service registry.
+//!
+//! - Beacons carry the router's tree entries; Tree bodies go to the router; peers that leave
+//!   the peer table are reported lost to it.
+//! - A frame to a non-neighbour is addressed to the destination's coordinates (name cache),
+//!   its source is the origin's node id; transit nodes forward greedily across trees, return
+//!   the frame to its predecessor at a local minimum (error flag), and send an unreachable or
+//!   hop-limit notice to the origin when nothing is left.
+//! - Every node remembers, per origin, the neighbour a routed frame from it last came through
+//!   (reverse path): acknowledgements and notices to an origin whose coordinates a node does
+//!   not know travel back that way with node-id addresses.
+
+use core::time::Duration;
+
+use hyphae_routing::gossip::Gossip;
+use hyphae_routing::names::{NameCache, decode_position, encode_position};
+use hyphae_routing::router::{Config as RouterConfig, Dest, OpenPolicy, Router, Stats};
+use hyphae_routing::service::Services;
+use hyphae_routing::{Decision, Forwarder, Metric, NeighbourId};
+use hyphae_wire::frame::{Body, Frame, FrameRepr};
+use hyphae_wire::header::Kind;
+use hyphae_wire::notice::Code;
+use hyphae_wire::{
+    Address, AppId, BeaconRepr, Coords, NodeId, RoutingRepr, ServicePacket, ServiceRepr,
+};
+
+use super::SendError;
+use super::route::{Route, Via};
+use super::routing::{Inbound, RoutingState};
+use crate::config::Config;
+use crate::event::{DropReason, FailReason};
+use crate::time::Instant;
+
+/// Most trees a node takes part in ([`crate::config::Routing::Tree`]'s `trees` is clamped to it).
+pub const MAX_TREES: usize = 5;
+/// Entries of the name cache (node id → coordinates).
+pub const NAME_CACHE: usize = 32;
+/// Gossip topic of position announcements (`routing.md` §7).
+pub const POSITION_TOPIC: u16 = 0xFFF0;
+/// Gossip topic of service announcements (`routing.md` §9).
+pub const SERVICE_TOPIC: u16 = 0xFFF1;
+/// Frames remembered for backtracking.
+const VISITS: usize = 16;
+/// Origins whose reverse path is remembered.
+const REVERSE: usize = 16;
+/// How long a reverse-path entry lasts without traffic.
+const REVERSE_HOLD: Duration = Duration::from_secs(60);
+/// Neighbours an origin avoids per destination after they returned a frame.
+const AVOID: usize = 4;
+/// How long an origin avoids a neighbour that returned a frame (spec: 10 s of memory).
+const AVOID_HOLD: Duration = Duration::from_secs(10);
+/// Gossip messages remembered (duplicate cache).
+const GOSSIP_SEEN: usize = 64;
+/// Service records kept.
+const SERVICES: usize = 8;
+/// Services this node announces.
+const OWN_SERVICES: usize = 2;
+/// Validity of own service announcements, in units of 10 s (600 s).
+const SERVICE_TTL: u8 = 60;
+/// Epoch window: a header epoch further away belongs to another tree instance (§6.5).
+const EPOCH_WINDOW: u16 = 64;
+/// Position announcements are repeated this often while nothing changes.
+const ANNOUNCE_REFRESH: Duration = Duration::from_secs(120);
+
+type TreeRouter<const P: usize> = Router<OpenPolicy, MAX_TREES, P, 1>;
+
+fn ri(t: Instant) -> hyphae_routing::Instant {
+    hyphae_routing::Instant(t.as_micros())
+}
+
+/// The tree-routing state of one node.
+pub(crate) struct TreeState<const P: usize> {
+    router: TreeRouter<P>,
+    fwd: Forwarder<VISITS>,
+    names: NameCache<MAX_TREES, NAME_CACHE>,
+    gossip: Gossip<GOSSIP_SEEN, 0>,
+    services: Services<SERVICES>,
+    own_services: heapless::Vec<(AppId, heapless::String<32>), OWN_SERVICES>,
+    service_seq: u16,
+    next_service_announce: Option<Instant>,
+    /// `NeighbourId(i)` is the peer `nbs[i]`.
+    nbs: [Option<NodeId>; P],
+    /// Origin, neighbour its frames last came through, until.
+    reverse: [Option<(NodeId, NodeId, Instant)>; REVERSE],
+    /// Destination, neighbour that returned a frame for it, until.
+    avoid: [Option<(NodeId, NodeId, Instant)>; AVOID],
+    metric: Metric,
+    announce_hops: u8,
+    announced: [Option<Coords>; MAX_TREES],
+    changed_at: Option<Instant>,
+    next_announce: Instant,
+    interval: Duration,
+    last_early_beacon: Instant,
+}
+
+impl<const P: usize> TreeState<P> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        id: NodeId,
+        config: &Config,
+        interval: Duration,
+        trees: u8,
+        metric: Metric,
+        announce_hops: u8,
+        mtu: usize,
+        seed: u64,
+        now: Instant,
+    ) -> Self {
+        let mut rc = RouterConfig::new(id, hyphae_routing::Duration(interval.as_micros() as u64));
+        rc.trees = trees.clamp(1, MAX_TREES as u8);
+        rc.seed = seed;
+        rc.root_candidate =
+            config.capabilities & hyphae_wire::beacon::Capabilities::LEAF == 0 && !config.sleepy;
+        // Gossip frames are one-hop frames: common header + gossip header + payload.
+        let inline = mtu.saturating_sub(
+            hyphae_wire::sizes::frame_overhead(false) + hyphae_wire::gossip::HEADER_LEN,
+        );
+        let mut gossip = Gossip::new(id.short(), inline);
+        gossip.hop_limit = announce_hops.clamp(1, hyphae_wire::gossip::MAX_HOPS);
+        let _ = gossip.subscribe(POSITION_TOPIC);
+        let _ = gossip.subscribe(SERVICE_TOPIC);
+        Self {
+            router: Router::new(rc, OpenPolicy::default(), ri(now)),
+            fwd: Forwarder::new(),
+            names: NameCache::default(),
+            gossip,
+            services: Services::new(),
+            own_services: heapless::Vec::new(),
+            service_seq: 0,
+            next_service_announce: None,
+            nbs: [None; P],
+            reverse: [None; REVERSE],
+            avoid: [None; AVOID],
+            metric,
+            announce_hops,
+            announced: [None; MAX_TREES],
+            changed_at: None,
+            next_announce: now,
+            interval,
+            last_early_beacon: Instant::ZERO,
+        }
+    }
+
+    pub(crate) fn router_stats(&self) -> Stats {
+        self.router.stats()
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        let r = self.router.poll_timeout().map_or(u64::MAX, |t| t.0);
+        let mut t = Instant::from_micros(r);
+        if let Some(c) = self.changed_at {
+            t = t.min((c + self.interval * 2).max(self.next_announce));
+        }
+        if let Some(s) = self.next_service_announce {
+            t = t.min(s);
+        }
+        t
+    }
+
+    pub(crate) fn beacon_entries(&self, beacon: &mut BeaconRepr) {
+        for e in self.router.beacon_entries() {
+            let _ = beacon.push_tree(e);
+        }
+    }
+
+    /// Own coordinates per tree.
+    fn position(&self) -> [Option<Coords>; MAX_TREES] {
+        let mut out = [None; MAX_TREES];
+        for (t, o) in out.iter_mut().enumerate().take(self.router.tree_count()) {
+            *o = self.router.coords(t);
+        }
+        out
+    }
+
+    fn nb_of(&self, node: &NodeId) -> Option<NeighbourId> {
+        self.nbs
+            .iter()
+            .position(|n| n.as_ref() == Some(node))
+            .map(|i| NeighbourId(i as u16))
+    }
+
+    fn nb_node(&self, nb: NeighbourId) -> Option<NodeId> {
+        self.nbs.get(usize::from(nb.0)).copied().flatten()
+    }
+
+    fn nb_alloc(&mut self, node: NodeId) -> Option<NeighbourId> {
+        if let Some(nb) = self.nb_of(&node) {
+            return Some(nb);
+        }
+        let i = self.nbs.iter().position(Option::is_none)?;
+        self.nbs[i] = Some(node);
+        Some(NeighbourId(i as u16))
+    }
+
+    fn remember_reverse(&mut self, now: Instant, origin: NodeId, via: NodeId) {
+        let until = now + REVERSE_HOLD;
+        let i = self
+            .reverse
+            .iter()
+            .position(|e| e.is_some_and(|(o, _, _)| o == origin))
+            .or_else(|| {
+                self.reverse
+                    .iter()
+                    .position(|e| e.is_none_or(|(_, _, u)| u <= now))
+            })
+            .unwrap_or_else(|| {
+                (0..REVERSE)
+                    .min_by_key(|&i| self.reverse[i].map_or(Instant::ZERO, |e| e.2))
+                    .unwrap_or(0)
+            });
+        self.reverse[i] = Some((origin, via, until));
+    }
+
+    fn reverse_via(&self, now: Instant, origin: &NodeId) -> Option<NodeId> {
+        self.reverse
+            .iter()
+            .flatten()
+            .find(|(o, _, u)| o == origin && *u > now)
+            .map(|e| e.1)
+    }
+
+    fn avoid(&mut self, now: Instant, dest: NodeId, nb: NodeId) {
+        let i = self
+            .avoid
+            .iter()
+            .position(|e| e.is_none_or(|(_, _, u)| u <= now))
+            .unwrap_or_else(|| {
+                (0..AVOID)
+                    .min_by_key(|&i| self.avoid[i].map_or(Instant::ZERO, |e| e.2))
+                    .unwrap_or(0)
+            });
+        self.avoid[i] = Some((dest, nb, now + AVOID_HOLD));
+    }
+
+    /// A neighbour left: forget paths through it.
+    fn forget_neighbour(&mut self, node: NodeId) {
+        for e in self.reverse.iter_mut() {
+            if e.is_some_and(|(_, v, _)| v == node) {
+                *e = None;
+            }
+        }
+    }
+
+    /// Compact size of the live state (see `Node::routing_state_bytes`).
+    pub(crate) fn state_bytes(&self, now: Instant) -> usize {
+        let rnow = ri(now);
+        let coords = |c: &Coords| Address::Coords(*c).buffer_len();
+        let entry = hyphae_wire::beacon::TREE_ENTRY_FIXED_LEN;
+        let own: usize = self
+            .position()
+            .iter()
+            .flatten()
+            .map(|c| entry + coords(c))
+            .sum();
+        let nbs = self.router.neighbour_state_bytes();
+        let names = self.names.state_bytes(rnow);
+        let reverse = self.reverse.iter().flatten().filter(|e| e.2 > now).count() * 10;
+        let services = self
+            .own_services
+            .iter()
+            .map(|(_, n)| 3 + n.len())
+            .sum::<usize>()
+            + self.services.live(rnow) * 14;
+        own + nbs + names + reverse + services + self.fwd.live(rnow) * 12
+    }
+}
+
+/// A service provider found by [`Node::find_service`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceProvider {
+    /// The providing node.
+    pub node: NodeId,
+    /// The application serving it there.
+    pub app: AppId,
+    /// Tree distance to it (smallest over the trees); `None` when its position is unknown.
+    pub distance: Option<u32>,
+}
+
+impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
+    super::Node<P, T, IN, OUT, M>
+{
+    fn tree(&self) -> Option<&TreeState<P>> {
+        match &self.rt {
+            RoutingState::Tree(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    fn tree_mut(&mut self) -> Option<&mut TreeState<P>> {
+        match &mut self.rt {
+            RoutingState::Tree(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    // ----- public API --------------------------------------------------------------------
+
+    /// This node's coordinates per tree (tree mode, once placed; `None` elsewhere).
+    pub fn position(&self) -> [Option<Coords>; MAX_TREES] {
+        self.tree().map_or([None; MAX_TREES], TreeState::position)
+    }
+
+    /// Whether this node is attached (has a live path to the root) in every tree in use.
+    pub fn tree_attached(&self) -> bool {
+        self.tree()
+            .is_some_and(|t| (0..t.router.tree_count()).all(|i| t.router.is_attached(i)))
+    }
+
+    /// The root and epoch of tree `t` as this node knows them (tree mode).
+    pub fn tree_root(&self, t: usize) -> Option<([u8; 4], u16)> {
+        self.tree()?.router.tree_state(t).map(|(r, e)| (r.0, e))
+    }
+
+    /// Put `node`'s coordinates into the name cache (tree mode; `false` otherwise), e.g. from
+    /// an out-of-band directory or a simulator's oracle. Position announcements (gossip) fill
+    /// it too.
+    pub fn learn_position(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        coords: &[Option<Coords>; MAX_TREES],
+    ) -> bool {
+        let Some(t) = self.tree_mut() else {
+            return false;
+        };
+        t.names.learn_all(ri(now), node, coords);
+        true
+    }
+
+    /// The coordinates the name cache holds for `node`.
+    pub fn resolve(&self, node: &NodeId) -> Option<[Option<Coords>; MAX_TREES]> {
+        self.tree()?.names.resolve(ri(self.last_now), *node)
+    }
+
+    /// Subscribe to gossip `topic`: messages on it arrive as [`crate::Event::Gossip`].
+    pub fn gossip_subscribe(&mut self, topic: u16) -> bool {
+        self.tree_mut().is_some_and(|t| t.gossip.subscribe(topic))
+    }
+
+    /// Flood `data` on gossip `topic` (tree mode) within the configured announcement hops.
+    /// `TooLarge` if it does not fit one gossip frame (announce-and-fetch is not wired yet).
+    pub fn gossip_publish(
+        &mut self,
+        now: Instant,
+        topic: u16,
+        data: &[u8],
+    ) -> Result<(), SendError> {
+        let Some(t) = self.tree_mut() else {
+            return Err(SendError::BadDestination);
+        };
+        if data.len() > t.gossip.inline_max {
+            return Err(SendError::TooLarge);
+        }
+        let mut buf = [0u8; M];
+        let msg = t
+            .gossip
+            .publish(ri(now), topic, data)
+            .map_err(|_| SendError::TooLarge)?;
+        let len = FrameRepr::new(Body::Gossip(msg))
+            .emit(&mut buf)
+            .map_err(|_| SendError::TooLarge)?;
+        if self.push_broadcast(&buf[..len], true) {
+            self.rstats.gossip_sent += 1;
+            Ok(())
+        } else {
+            Err(SendError::Busy)
+        }
+    }
+
+    /// Announce that `app` provides service `name` (1..=32 bytes) here: published by gossip now
+    /// and every 300 s; other nodes find it with [`Node::find_service`].
+    pub fn announce_service(
+        &mut self,
+        now: Instant,
+        name: &str,
+        app: AppId,
+    ) -> Result<(), SendError> {
+        if name.is_empty() || name.len() > 32 {
+            return Err(SendError::TooLarge);
+        }
+        let Some(t) = self.tree_mut() else {
+            return Err(SendError::BadDestination);
+        };
+        t.own_services.retain(|(_, n)| n.as_str() != name);
+        let mut s = heapless::String::new();
+        let _ = s.push_str(name);
+        t.own_services
+            .push((app, s))
+            .map_err(|_| SendError::AppTable)?;
+        t.next_service_announce = Some(now);
+        self.tree_tick(now);
+        Ok(())
+    }
+
+    /// The nearest known provider of service `name` (smallest tree distance over the trees;
+    /// providers whose position is unknown rank last). This node's own services count.
+    pub fn find_service(&self, name: &str) -> Option<ServiceProvider> {
+        let t = self.tree()?;
+        let now = ri(self.last_now);
+        if let Some((app, _)) = t.own_services.iter().find(|(_, n)| n.as_str() == name) {
+            return Some(ServiceProvider {
+                node: self.id,
+                app: *app,
+                distance: Some(0),
+            });
+        }
+        let (r, d) = t.services.nearest(now, name, &t.position(), &t.names)?;
+        Some(ServiceProvider {
+            node: r.provider,
+            app: r.app,
+            distance: (d != u32::MAX).then_some(d),
+        })
+    }
+
+    // ----- hooks -------------------------------------------------------------------------
+
+    pub(super) fn tree_tick(&mut self, now: Instant) {
+        let rnow = ri(now);
+        // Neighbours that left the peer table (down or evicted) are lost to the router.
+        for i in 0..P {
+            let RoutingState::Tree(t) = &mut self.rt else {
+                return;
+            };
+            if let Some(n) = t.nbs[i]
+                && self.peers.get(&n).is_none()
+            {
+                t.router.on_neighbour_lost(rnow, NeighbourId(i as u16));
+                t.nbs[i] = None;
+                t.forget_neighbour(n);
+            }
+        }
+        let Some(t) = self.tree_mut() else { return };
+        if t.router.poll_timeout().is_some_and(|d| d <= rnow) {
+            t.router.handle_timeout(rnow);
+        }
+        self.drain_router(now);
+        self.announce_position(now);
+        self.announce_services(now);
+    }
+
+    pub(super) fn tree_on_beacon(&mut self, now: Instant, b: &BeaconRepr) {
+        let quality = self
+            .peers
+            .get(&b.node)
+            .map_or(0, |p| 255 - p.loss_256.min(255) as u8);
+        let Some(t) = self.tree_mut() else { return };
+        let Some(nb) = t.nb_alloc(b.node) else {
+            return;
+        };
+        t.router.on_beacon(ri(now), nb, b.node, quality, b.trees());
+        self.drain_router(now);
+    }
+
+    pub(super) fn tree_body(&mut self, now: Instant, from: NodeId, body: &Body<'_>) -> bool {
+        let rnow = ri(now);
+        match body {
+            Body::Tree(msg) => {
+                let Some(t) = self.tree_mut() else {
+                    return false;
+                };
+                if let Some(nb) = t.nb_alloc(from) {
+                    t.router.on_tree_message(rnow, nb, msg);
+                }
+                self.drain_router(now);
+                true
+            }
+            Body::Gossip(g) => {
+                let id = self.id;
+                let Some(t) = self.tree_mut() else {
+                    return false;
+                };
+                let nb = t.nb_of(&from).unwrap_or(NeighbourId(u16::MAX));
+                let rec = t.gossip.on_gossip(rnow, nb, g);
+                if rec.deliver
+                    && let hyphae_wire::gossip::Body::Data(p) = g.body
+                {
+                    match g.topic {
+                        POSITION_TOPIC => {
+                            if let Some((node, coords)) = decode_position::<MAX_TREES>(p)
+                                && node != id
+                            {
+                                t.names.learn_all(rnow, node, &coords);
+                            }
+                        }
+                        SERVICE_TOPIC => {
+                            if let Ok(s) = ServiceRepr::parse(&ServicePacket::new_unchecked(p)) {
+                                t.services.on_announcement(rnow, &s);
+                            }
+                        }
+                        topic => self.deliver_gossip(now, topic, g.origin.0, p),
+                    }
+                }
+                if let Some(hops) = rec.forward {
+                    let mut relay = *g;
+                    relay.hops_left = hops;
+                    let mut buf = [0u8; M];
+                    if let Ok(len) = FrameRepr::new(Body::Gossip(relay)).emit(&mut buf)
+                        && self.push_broadcast(&buf[..len], true)
+                    {
+                        self.rstats.gossip_sent += 1;
+                    }
+                }
+                true
+            }
+            Body::Service(s) => {
+                // A one-hop service announcement.
+                if let Some(t) = self.tree_mut() {
+                    t.services.on_announcement(rnow, s);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A routed frame in tree mode. Node-id destinations take the default path (static route,
+    /// reverse path, name cache); coordinates are forwarded greedily here.
+    pub(super) fn tree_in(
+        &mut self,
+        now: Instant,
+        frame: &Frame<'_>,
+        r: &RoutingRepr,
+        from: NodeId,
+    ) -> Inbound {
+        let Address::Node(src) = r.src else {
+            return Inbound::Pass;
+        };
+        let kind = frame.header.kind;
+        let bounced = frame.header.flags.error() && kind != Kind::Error;
+        if !bounced
+            && src != self.id
+            && let Some(t) = self.tree_mut()
+        {
+            t.remember_reverse(now, src, from);
+        }
+        let Address::Coords(d) = r.dst else {
+            return Inbound::Pass;
+        };
+        if bounced && src == self.id {
+            self.origin_bounce(now, frame, from);
+            return Inbound::Done;
+        }
+        let rnow = ri(now);
+        let id = self.id;
+        let Some(t) = self.tree_mut() else {
+            return Inbound::Pass;
+        };
+        let h = usize::from(r.tree);
+        let mut dest = [None; MAX_TREES];
+        if h < MAX_TREES && t.router.epoch_matches(h, r.epoch, EPOCH_WINDOW) {
+            dest[h] = Some(d);
+            if let Some(e) = t.names.by_coords(rnow, h, &d) {
+                for (slot, c) in dest.iter_mut().zip(e.coords) {
+                    if slot.is_none() {
+                        *slot = c;
+                    }
+                }
+            }
+        }
+        let metric = match frame.header.flags.metric() {
+            hyphae_wire::Metric::TreeDistance => Metric::TreeDistance,
+            hyphae_wire::Metric::CommonPrefix => Metric::CommonPrefix,
+        };
+        let pred = t.nb_of(&from);
+        let key = frame_key(&src, frame);
+        let TreeState { fwd, router, .. } = t;
+        let decision = fwd.route(router, rnow, key, pred, bounced, r.tree, &dest, metric);
+        let (next, out) = match decision {
+            Decision::Deliver => return Inbound::Local(src),
+            Decision::Proxy(_) => {
+                // Leased devices are not proxied by the core yet.
+                self.counters.drop(DropReason::NoRoute);
+                return Inbound::Done;
+            }
+            Decision::Forward {
+                neighbour,
+                tree,
+                coords,
+            } => {
+                let epoch = router
+                    .tree_state(usize::from(tree))
+                    .map_or(r.epoch, |s| s.1);
+                let hdr = RoutingRepr {
+                    hop_limit: r.hop_limit.saturating_sub(1),
+                    tree,
+                    epoch,
+                    dst: Address::Coords(coords),
+                    src: r.src,
+                };
+                (neighbour, (hdr, kind == Kind::Error))
+            }
+            Decision::Backtrack(nb) => {
+                let hdr = RoutingRepr {
+                    hop_limit: r.hop_limit.saturating_sub(1),
+                    ..*r
+                };
+                self.rstats.backtracks += 1;
+                (nb, (hdr, true))
+            }
+            Decision::Unreachable => {
+                self.rstats.unreachable += 1;
+                self.counters.drop(DropReason::NoRoute);
+                if let Some(tr) = data_transfer(frame) {
+                    self.queue_notice(now, src, Code::Unreachable, tr);
+                }
+                return Inbound::Done;
+            }
+        };
+        if r.hop_limit <= 1 {
+            self.rstats.hop_limit_drops += 1;
+            self.counters.drop(DropReason::HopLimit);
+            if let Some(tr) = data_transfer(frame) {
+                self.queue_notice(now, src, Code::HopLimitExceeded, tr);
+            }
+            return Inbound::Done;
+        }
+        let Some(node) = self.tree().and_then(|t| t.nb_node(next)) else {
+            self.counters.drop(DropReason::NoRoute);
+            return Inbound::Done;
+        };
+        let Some((link, to)) = self.neighbour_link(&node) else {
+            self.counters.drop(DropReason::NoRoute);
+            return Inbound::Done;
+        };
+        let (hdr, error) = out;
+        let mut buf = [0u8; M];
+        let throttle = self.congested();
+        let Some(len) = reemit(frame, &hdr, error, throttle, &mut buf) else {
+            self.counters.drop(DropReason::TooLarge);
+            return Inbound::Done;
+        };
+        if len > self.links[usize::from(link.0)].info.mtu {
+            self.counters.drop(DropReason::TooLarge);
+            return Inbound::Done;
+        }
+        if self.push_frame(link, to, &buf[..len], false) {
+            self.counters.forwarded += 1;
+            if !error || kind == Kind::Error {
+                self.rstats.greedy_forwards += 1;
+            }
+        }
+        let _ = id;
+        Inbound::Done
+    }
+
+    /// One of our own frames came back: avoid that neighbour for the destination and fail the
+    /// transfer if no candidate is left.
+    fn origin_bounce(&mut self, now: Instant, frame: &Frame<'_>, from: NodeId) {
+        let Some(tr) = data_transfer(frame) else {
+            return;
+        };
+        let Some(i) = self
+            .outbound
+            .iter()
+            .position(|t| t.id == tr && t.dest.is_some())
+        else {
+            return;
+        };
+        let Some(dest) = self.outbound[i].dest else {
+            return;
+        };
+        if let Some(t) = self.tree_mut() {
+            t.avoid(now, dest, from);
+        }
+        if self.route_to(&dest).is_none() {
+            self.rstats.unreachable += 1;
+            self.fail(i, FailReason::Unreachable, Some(from));
+        }
+    }
+
+    /// The route to a non-neighbour in tree mode: greedy on its cached coordinates, else back
+    /// along the reverse path of its own frames.
+    pub(super) fn tree_route(&self, dest: &NodeId) -> Option<Route> {
+        let t = self.tree()?;
+        let now = self.last_now;
+        let rnow = ri(now);
+        if let Some(coords) = t.names.resolve(rnow, *dest) {
+            let mut exclude = [NeighbourId(u16::MAX); AVOID];
+            for (slot, (_, n, _)) in exclude.iter_mut().zip(
+                t.avoid
+                    .iter()
+                    .flatten()
+                    .filter(|(d, _, u)| d == dest && *u > now),
+            ) {
+                *slot = t.nb_of(n).unwrap_or(NeighbourId(u16::MAX));
+            }
+            let carry = (0..t.router.tree_count())
+                .filter_map(|i| {
+                    let c = coords[i]?;
+                    Some((t.router.own_distance(rnow, i, &c, t.metric)?, i))
+                })
+                .min()
+                .map(|x| x.1);
+            if let Some(h) = carry
+                && let Decision::Forward {
+                    neighbour,
+                    tree,
+                    coords,
+                } = t.router.next_hop(rnow, h, &coords, t.metric, &exclude)
+                && let Some(node) = t.nb_node(neighbour)
+                && let Some((link, to)) = self.neighbour_link(&node)
+            {
+                let epoch = t.router.tree_state(usize::from(tree)).map_or(0, |s| s.1);
+                // Reserve room for deeper coordinates, so a renumbering during the transfer
+                // does not make its fragments too large.
+                let dst = Address::Coords(coords)
+                    .buffer_len()
+                    .saturating_add(2)
+                    .max(hyphae_wire::sizes::coords_len(16));
+                return Some(Route {
+                    link,
+                    to,
+                    header_len: hyphae_wire::routing::FIXED_LEN + 9 + dst,
+                    via: Via::Tree {
+                        tree,
+                        epoch,
+                        coords,
+                    },
+                });
+            }
+        }
+        let via = t.reverse_via(now, dest)?;
+        let (link, to) = self.neighbour_link(&via)?;
+        Some(Route {
+            link,
+            to,
+            header_len: super::route::NODE_HEADER_LEN,
+            via: Via::Node,
+        })
+    }
+
+    /// Send the router's queued tree messages; beacon early when its entries changed.
+    fn drain_router(&mut self, now: Instant) {
+        let mut buf = [0u8; M];
+        loop {
+            let Some(t) = self.tree_mut() else { return };
+            let Some((dest, msg)) = t.router.poll_message() else {
+                break;
+            };
+            let to = match dest {
+                Dest::Neighbour(nb) => t.nb_node(nb),
+                Dest::Broadcast => None,
+            };
+            let Ok(len) = FrameRepr::new(Body::Tree(msg)).emit(&mut buf) else {
+                continue;
+            };
+            let sent = match (dest, to) {
+                (Dest::Broadcast, _) => self.push_broadcast(&buf[..len], true),
+                (Dest::Neighbour(_), Some(node)) => match self.neighbour_link(&node) {
+                    Some((link, addr)) => self.push_frame(link, addr, &buf[..len], true),
+                    None => false,
+                },
+                (Dest::Neighbour(_), None) => false,
+            };
+            if sent {
+                self.rstats.tree_messages += 1;
+            }
+        }
+        let Some(t) = self.tree_mut() else { return };
+        if t.router.take_beacon_request() {
+            // Beacon soon, but not more than four times per interval.
+            let at = now.max(t.last_early_beacon + t.interval / 4);
+            t.last_early_beacon = at;
+            self.next_beacon = self.next_beacon.min(at);
+        }
+    }
+
+    /// Publish this node's position when it changed and stayed for two intervals, at most once
+    /// per five intervals, and refresh it every two minutes.
+    fn announce_position(&mut self, now: Instant) {
+        let id = self.id;
+        let Some(t) = self.tree_mut() else { return };
+        if t.announce_hops == 0 {
+            return;
+        }
+        let pos = t.position();
+        if pos.iter().all(Option::is_none) {
+            t.changed_at = None;
+            return;
+        }
+        if pos == t.announced {
+            t.changed_at = None;
+        } else if t.changed_at.is_none() {
+            t.changed_at = Some(now);
+        }
+        let settled = t
+            .changed_at
+            .is_some_and(|c| now >= c + t.interval * 2 && now >= t.next_announce);
+        // Refresh every two minutes, or every 60 intervals on a slow (duty-cycled) link.
+        let every = ANNOUNCE_REFRESH.max(t.interval * 60);
+        let refresh = t.changed_at.is_none() && now >= t.next_announce + every;
+        if !(settled || refresh) {
+            return;
+        }
+        let mut payload = [0u8; 200];
+        let Some(n) = encode_position(id, &pos[..t.router.tree_count()], &mut payload) else {
+            return;
+        };
+        t.announced = pos;
+        t.changed_at = None;
+        t.next_announce = now + t.interval * 5;
+        let mut buf = [0u8; M];
+        let Ok(msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n]) else {
+            return;
+        };
+        if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
+            && self.push_broadcast(&buf[..len], true)
+        {
+            self.rstats.gossip_sent += 1;
+        }
+    }
+
+    fn announce_services(&mut self, now: Instant) {
+        let id = self.id;
+        let Some(t) = self.tree_mut() else { return };
+        if t.next_service_announce.is_none_or(|at| now < at) || t.own_services.is_empty() {
+            return;
+        }
+        t.service_seq = t.service_seq.wrapping_add(1);
+        t.next_service_announce = Some(now + Duration::from_secs(u64::from(SERVICE_TTL) * 5));
+        let mut s = ServiceRepr::new(id, t.service_seq, SERVICE_TTL);
+        for (app, name) in &t.own_services {
+            let _ = s.push(hyphae_wire::service::Entry {
+                app: *app,
+                name: name.as_str(),
+            });
+        }
+        let mut payload = [0u8; 200];
+        let Ok(n) = Body::Service(s).emit(&mut payload) else {
+            return;
+        };
+        let mut buf = [0u8; M];
+        let Ok(msg) = t.gossip.publish(ri(now), SERVICE_TOPIC, &payload[..n]) else {
+            return;
+        };
+        if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
+            && self.push_broadcast(&buf[..len], true)
+        {
+            self.rstats.gossip_sent += 1;
+        }
+    }
+}
+
+/// The transfer id of a unicast data frame (Single or Fragment), for notices.
+fn data_transfer(frame: &Frame<'_>) -> Option<u16> {
+    let t = match frame.body().ok()? {
+        Body::Single(s) => s.transfer,
+        Body::Fragment(f) => f.transfer,
+        _ => return None,
+    };
+    (!super::is_broadcast_transfer(t)).then_some(t)
+}
+
+/// A key identifying one frame end to end for backtracking: origin, kind, transfer and
+/// fragment index (or ack base).
+fn frame_key(src: &NodeId, frame: &Frame<'_>) -> u32 {
+    let (a, b) = match frame.body() {
+        Ok(Body::Single(s)) => (s.transfer, 0),
+        Ok(Body::Fragment(f)) => (f.transfer, f.index),
+        Ok(Body::Ack { ack, .. }) => (ack.transfer, ack.base),
+        Ok(Body::Notice(n)) => (n.transfer, 0xffff),
+        _ => (0, 0),
+    };
+    // FNV-1a over the parts.
+    let mut h: u32 = 0x811c_9dc5;
+    let kind = frame.header.kind as u8;
+    for byte in src
+        .0
+        .iter()
+        .copied()
+        .chain([kind])
+        .chain(a.to_le_bytes())
+        .chain(b.to_le_bytes())
+    {
+        h ^= u32::from(byte);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// Re-emit a received frame with routing header `hdr` (body bytes unchanged), the error flag
+/// set or cleared, and the throttle flag set when `throttle`. Insecure frames only.
+fn reemit(
+    frame: &Frame<'_>,
+    hdr: &RoutingRepr,
+    error: bool,
+    throttle: bool,
+    buf: &mut [u8],
+) -> Option<usize> {
+    if frame.security.is_some() {
+        return None;
+    }
+    let hl = hyphae_wire::header::HEADER_LEN;
+    let rl = hdr.buffer_len();
+    let total = hl + rl + frame.body.len();
+    let out = buf.get_mut(..total)?;
+    let mut h = frame.header;
+    h.flags = h.flags.with_error(error);
+    if throttle {
+        h.flags = h.flags.with_throttle(true);
+    }
+    h.emit(&mut hyphae_wire::HeaderPacket::new_unchecked(
+        &mut out[..hl],
+    ))
+    .ok()?;
+    hdr.emit(&mut hyphae_wire::RoutingPacket::new_unchecked(
+        &mut out[hl..hl + rl],
+    ))
+    .ok()?;
+    out[hl + rl..].copy_from_slice(frame.body);
+    Some(total)
+}
