@@ -33,6 +33,7 @@ use std::fmt;
 use std::time::Duration;
 
 use hyphae_core::Config;
+use hyphae_core::config::{Metric, Routing};
 
 pub use report::{FailureReport, Report};
 pub use scenario::{Action, Scenario, ScenarioError, Traffic};
@@ -143,6 +144,25 @@ pub fn node_config(sc: &Scenario, max_transfer: usize) -> Config {
         hop_limit: 100,
         ..Config::default()
     };
+    c.routing = match sc.router.as_str() {
+        "tree" => Routing::Tree {
+            trees: sc.trees,
+            metric: if sc.metric == "cpl" {
+                Metric::CommonPrefix
+            } else {
+                Metric::TreeDistance
+            },
+            announce_hops: sc.announce_hops,
+        },
+        "flood" => match Routing::FLOOD {
+            Routing::Flood { contention, .. } => Routing::Flood {
+                hop_limit: sc.flood_hop_limit,
+                contention,
+            },
+            other => other,
+        },
+        _ => Routing::Static,
+    };
     if let Radio::Lora { .. } = radio {
         // Frames take a second on air: timers in seconds, not milliseconds.
         c.rto_initial = Duration::from_secs(5);
@@ -171,12 +191,6 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<Outcome, SimError> {
         })
         .max()
         .unwrap_or(sc.size);
-    if sc.router != "static" {
-        return Err(SimError::Unsupported(format!(
-            "router `{}`: this hyphae-core has only static routes",
-            sc.router
-        )));
-    }
     if biggest > LARGE_MAX_MESSAGE {
         return Err(SimError::Unsupported(format!(
             "messages of {biggest} bytes: simulated nodes admit at most {LARGE_MAX_MESSAGE}"

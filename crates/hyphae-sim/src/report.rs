@@ -102,6 +102,20 @@ pub struct Report {
     pub control_bytes_per_node_per_min: f64,
     /// Memory of one node: the core's `Node` value (it allocates nothing else).
     pub peak_node_ram_bytes: usize,
+    /// Routing state in use at the end, mean over live nodes (compact encoding; the core's
+    /// `routing_state_bytes`).
+    pub routing_state_bytes_mean: f64,
+    /// The same, largest node.
+    pub routing_state_bytes_max: usize,
+    /// Memory the node reserves for routing state (`routing_state_allocated`).
+    pub routing_state_allocated: usize,
+    /// Tree router: distinct roots per tree among live nodes at the end (1 = one tree).
+    pub tree_roots: Vec<usize>,
+    /// Tree router: share of live nodes attached in every tree at the end.
+    pub tree_attached: f64,
+    /// Routing counters summed over nodes (tree messages, greedy forwards, backtracks,
+    /// unreachable, flood rebroadcasts and duplicates, reparents, renumbers, root losses).
+    pub routing: BTreeMap<String, u64>,
     /// Receptions destroyed by overlapping transmissions.
     pub collisions: u64,
     /// Frames lost to link loss.
@@ -255,6 +269,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             ss += u64::from(short[id]);
             k += 1;
         }
+        let (mut rs_sum, mut rs_max, mut live) = (0usize, 0usize, 0usize);
+        for s in self.slots.iter().filter(|s| s.alive) {
+            let b = s.node.routing_state_bytes();
+            rs_sum += b;
+            rs_max = rs_max.max(b);
+            live += 1;
+        }
         let st = &self.stats;
         let minutes = self.now as f64 / 60e6;
         let n = self.slots.len();
@@ -266,7 +287,24 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                          and installed as static routes in each node (an oracle, not a \
                          routing protocol)"
                 .to_string(),
-            r => format!("{r}: the core's own router"),
+            "tree" => format!(
+                "tree: the core's own router (hyphae-routing, {} trees, {} metric); {}",
+                sc.trees,
+                sc.metric,
+                if sc.names == "oracle" {
+                    "names (node id -> coordinates) given by the simulator before each message"
+                        .to_string()
+                } else {
+                    format!(
+                        "names learned by gossip announcements over {} hops",
+                        sc.announce_hops
+                    )
+                }
+            ),
+            r => format!(
+                "{r}: the core's managed flooding, hop limit {}",
+                sc.flood_hop_limit
+            ),
         };
         Report {
             scenario: sc.name.clone(),
@@ -306,6 +344,33 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 / n.max(1) as f64
                 / minutes.max(1e-9)),
             peak_node_ram_bytes: size_of::<hyphae_core::Node<P, T, IN, OUT, M>>(),
+            routing_state_bytes_mean: r6(rs_sum as f64 / live.max(1) as f64),
+            routing_state_bytes_max: rs_max,
+            routing_state_allocated: self
+                .slots
+                .first()
+                .map_or(0, |s| s.node.routing_state_allocated()),
+            routing: self.routing_totals(),
+            tree_roots: (0..usize::from(if sc.router == "tree" { sc.trees } else { 0 }))
+                .map(|t| {
+                    let mut roots: Vec<[u8; 4]> = self
+                        .slots
+                        .iter()
+                        .filter(|s| s.alive)
+                        .filter_map(|s| s.node.tree_root(t).map(|r| r.0))
+                        .collect();
+                    roots.sort_unstable();
+                    roots.dedup();
+                    roots.len()
+                })
+                .collect(),
+            tree_attached: r6(ratio(
+                self.slots
+                    .iter()
+                    .filter(|s| s.alive && s.node.tree_attached())
+                    .count() as u64,
+                live as u64,
+            )),
             collisions: st.collisions,
             frames_lost: st.frames_lost,
             corrupted_frames: st.corrupted,
@@ -327,6 +392,32 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             goodput_limit_bps: bulk.map(|b| r6(b.1)),
             goodput_ratio: bulk.map(|b| r6(b.0 / (b.1 * (1.0 - sc.loss)))),
         }
+    }
+
+    fn routing_totals(&self) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for s in &self.slots {
+            let r = s.node.routing_stats();
+            for (k, v) in [
+                ("tree_messages", r.tree_messages),
+                ("gossip_sent", r.gossip_sent),
+                ("greedy_forwards", r.greedy_forwards),
+                ("backtracks", r.backtracks),
+                ("unreachable", r.unreachable),
+                ("hop_limit_drops", r.hop_limit_drops),
+                ("flood_rebroadcasts", r.flood_rebroadcasts),
+                ("flood_cancelled", r.flood_cancelled),
+                ("flood_duplicates", r.flood_duplicates),
+                ("flood_overflow", r.flood_overflow),
+                ("reparents", u64::from(r.reparents)),
+                ("renumbers", u64::from(r.renumbers)),
+                ("root_losses", u64::from(r.root_losses)),
+                ("claims", u64::from(r.claims)),
+            ] {
+                *m.entry(k.to_string()).or_default() += v;
+            }
+        }
+        m
     }
 
     /// (goodput, limit) over delivered bulk blobs.

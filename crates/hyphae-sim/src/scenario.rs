@@ -93,6 +93,14 @@ pub struct Scenario {
     pub trees: u8,
     /// Tree router metric: `tree` (tree distance) or `cpl` (common prefix length).
     pub metric: String,
+    /// Tree router name resolution: `gossip` (only the nodes' own position announcements) or
+    /// `oracle` (the sender's name cache is given the destination's current coordinates
+    /// before each message, as a perfect directory would).
+    pub names: String,
+    /// Gossip hops of each node's position announcements (tree router name resolution).
+    pub announce_hops: u8,
+    /// Hop limit of the flooding router (Meshtastic's default is 7).
+    pub flood_hop_limit: u8,
     /// Seconds between neighbour beacons.
     pub beacon_interval: f64,
     /// Link-layer retries on a failed unicast (ESP-NOW send callback).
@@ -290,6 +298,9 @@ impl Default for Scenario {
             router: "static".into(),
             trees: 3,
             metric: "tree".into(),
+            names: "gossip".into(),
+            announce_hops: 6,
+            flood_hop_limit: 7,
             beacon_interval: 2.0,
             link_retries: 3,
             window: 32,
@@ -407,8 +418,14 @@ impl Scenario {
         if !matches!(self.router.as_str(), "static" | "tree" | "flood") {
             return bad("router", "must be static, tree or flood");
         }
-        if !(1..=8).contains(&self.trees) {
-            return bad("trees", "must be in 1..=8");
+        if !(1..=hyphae_core::node::MAX_TREES as u8).contains(&self.trees) {
+            return bad("trees", "must be in 1..=5");
+        }
+        if !matches!(self.names.as_str(), "gossip" | "oracle") {
+            return bad("names", "must be gossip or oracle");
+        }
+        if !(1..=64).contains(&self.flood_hop_limit) {
+            return bad("flood_hop_limit", "must be in 1..=64");
         }
         if !matches!(self.metric.as_str(), "tree" | "cpl") {
             return bad("metric", "must be tree or cpl");

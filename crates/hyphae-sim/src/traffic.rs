@@ -259,6 +259,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         if self.sc.router == "static" {
             self.install_path(src, dst);
         }
+        if self.sc.router == "tree" && self.sc.names == "oracle" && self.slots[dst].alive {
+            let pos = self.slots[dst].node.position();
+            if pos.iter().any(Option::is_some) {
+                let now = Instant::from_micros(self.now);
+                self.slots[src].node.learn_position(now, node_id(dst), &pos);
+            }
+        }
         let data = payload(id, size);
         let now = Instant::from_micros(self.now);
         let app = self.app;
@@ -379,7 +386,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         m.delivered_us = self.now;
         m.hops = match d.hop_limit_left {
             None => 1,
-            Some(left) => u32::from(self.config.hop_limit.saturating_sub(left)) + 1,
+            Some(left) => {
+                let initial = match self.config.routing {
+                    hyphae_core::config::Routing::Flood { hop_limit, .. } => hop_limit,
+                    _ => self.config.hop_limit,
+                };
+                u32::from(initial.saturating_sub(left)) + 1
+            }
         };
     }
 
