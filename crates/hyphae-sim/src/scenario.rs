@@ -107,6 +107,8 @@ pub struct Scenario {
     pub link_retries: u8,
     /// Sequencer window in fragments.
     pub window: u16,
+    /// Minimum gap between frames to one peer, milliseconds (the core's pacing; 0 = off).
+    pub pacing_ms: f64,
     /// The sender requests an acknowledgement every this many fragments (at most `window`).
     pub ack_every: u16,
     /// Default payload size in bytes of traffic that names none.
@@ -304,6 +306,7 @@ impl Default for Scenario {
             beacon_interval: 2.0,
             link_retries: 3,
             window: 32,
+            pacing_ms: 0.0,
             ack_every: 8,
             size: 32,
             fail_fraction: 0.0,
@@ -432,6 +435,9 @@ impl Scenario {
         }
         if !(self.beacon_interval >= 0.05 && self.beacon_interval <= 3600.0) {
             return bad("beacon_interval", "must be in [0.05, 3600] seconds");
+        }
+        if !(self.pacing_ms >= 0.0 && self.pacing_ms <= 60_000.0) {
+            return bad("pacing_ms", "must be in [0, 60000]");
         }
         if !(1..=64).contains(&self.ack_every) {
             return bad("ack_every", "must be in 1..=64");
