@@ -215,8 +215,12 @@ pub struct Counters {
     pub bytes_in: u64,
     /// Bytes sent.
     pub bytes_out: u64,
-    /// Control bytes sent (beacons, acks, status, notices).
+    /// Control bytes sent: beacons (with their tree entries), tree messages, gossip, acks,
+    /// status and notices this node originates. Data frames, forwarded frames and flood
+    /// rebroadcasts are not control.
     pub control_bytes_out: u64,
+    /// Control frames sent (the frames counted in `control_bytes_out`).
+    pub control_frames_out: u64,
     /// Drops by [`DropReason`].
     pub drops: [u64; DropReason::COUNT],
     /// Fragments sent again.
@@ -254,6 +258,7 @@ impl Counters {
             bytes_in: 0,
             bytes_out: 0,
             control_bytes_out: 0,
+            control_frames_out: 0,
             drops: [0; DropReason::COUNT],
             retransmissions: 0,
             timeouts: 0,

@@ -265,3 +265,21 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        extern crate std;
+        std::eprintln!(
+            "SIZES sim {} mcu {} host {} rt sim {} rt mcu {} tree {} flood {}",
+            size_of::<crate::SimNode>(),
+            size_of::<crate::McuNode>(),
+            size_of::<crate::HostNode>(),
+            size_of::<super::RoutingState<16, 250>>(),
+            size_of::<super::RoutingState<32, 250>>(),
+            size_of::<super::TreeState<16>>(),
+            size_of::<super::FloodState<250>>(),
+        );
+    }
+}

@@ -35,15 +35,15 @@ use crate::event::{DropReason, FailReason};
 use crate::time::Instant;
 
 /// Most trees a node takes part in ([`crate::config::Routing::Tree`]'s `trees` is clamped to it).
-pub const MAX_TREES: usize = 5;
+pub const MAX_TREES: usize = 3;
 /// Entries of the name cache (node id → coordinates).
-pub const NAME_CACHE: usize = 32;
+pub const NAME_CACHE: usize = 16;
 /// Gossip topic of position announcements (`routing.md` §7).
 pub const POSITION_TOPIC: u16 = 0xFFF0;
 /// Gossip topic of service announcements (`routing.md` §9).
 pub const SERVICE_TOPIC: u16 = 0xFFF1;
 /// Frames remembered for backtracking.
-const VISITS: usize = 16;
+const VISITS: usize = 8;
 /// Origins whose reverse path is remembered.
 const REVERSE: usize = 16;
 /// How long a reverse-path entry lasts without traffic.
@@ -53,7 +53,7 @@ const AVOID: usize = 4;
 /// How long an origin avoids a neighbour that returned a frame (spec: 10 s of memory).
 const AVOID_HOLD: Duration = Duration::from_secs(10);
 /// Gossip messages remembered (duplicate cache).
-const GOSSIP_SEEN: usize = 64;
+const GOSSIP_SEEN: usize = 32;
 /// Service records kept.
 const SERVICES: usize = 8;
 /// Services this node announces.
