@@ -27,7 +27,9 @@ use routing::RoutingState;
 pub use routing::RoutingStats;
 pub use transfer::MAX_WINDOW;
 use transfer::{InTransfer, OutState, OutTransfer};
-pub use tree::{MAX_TREES, NAME_CACHE, POSITION_TOPIC, SERVICE_TOPIC, ServiceProvider};
+pub use tree::{
+    MAX_TREES, NAME_CACHE, POSITION_REQUEST_TOPIC, POSITION_TOPIC, SERVICE_TOPIC, ServiceProvider,
+};
 
 /// Most links a node drives.
 pub const MAX_LINKS: usize = 4;

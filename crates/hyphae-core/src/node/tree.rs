@@ -42,6 +42,12 @@ pub const NAME_CACHE: usize = 16;
 pub const POSITION_TOPIC: u16 = 0xFFF0;
 /// Gossip topic of service announcements (`routing.md` §9).
 pub const SERVICE_TOPIC: u16 = 0xFFF1;
+/// Gossip topic of position requests (`routing.md` §13.2): payload = the wanted node id.
+pub const POSITION_REQUEST_TOPIC: u16 = 0xFFF2;
+/// Destinations whose position requests are rate-limited at once.
+const REQUESTS: usize = 4;
+/// Least time between two position requests for one destination.
+const REQUEST_GAP: Duration = Duration::from_secs(2);
 /// Frames remembered for backtracking.
 const VISITS: usize = 8;
 /// Origins whose reverse path is remembered.
@@ -94,6 +100,8 @@ pub(crate) struct TreeState<const P: usize> {
     next_announce: Instant,
     interval: Duration,
     last_early_beacon: Instant,
+    /// Position requests sent: destination, when.
+    requested: [Option<(NodeId, Instant)>; REQUESTS],
 }
 
 impl<const P: usize> TreeState<P> {
@@ -122,6 +130,7 @@ impl<const P: usize> TreeState<P> {
         gossip.hop_limit = announce_hops.clamp(1, hyphae_wire::gossip::MAX_HOPS);
         let _ = gossip.subscribe(POSITION_TOPIC);
         let _ = gossip.subscribe(SERVICE_TOPIC);
+        let _ = gossip.subscribe(POSITION_REQUEST_TOPIC);
         Self {
             router: Router::new(rc, OpenPolicy::default(), ri(now)),
             fwd: Forwarder::new(),
@@ -141,6 +150,7 @@ impl<const P: usize> TreeState<P> {
             next_announce: now,
             interval,
             last_early_beacon: Instant::ZERO,
+            requested: [None; REQUESTS],
         }
     }
 
@@ -439,6 +449,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.drain_router(now);
         self.announce_position(now);
         self.announce_services(now);
+        self.request_positions(now);
     }
 
     pub(super) fn tree_on_beacon(&mut self, now: Instant, b: &BeaconRepr) {
@@ -483,6 +494,14 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                                 && node != id
                             {
                                 t.names.learn_all(rnow, node, &coords);
+                            }
+                        }
+                        POSITION_REQUEST_TOPIC => {
+                            if p == id.0 {
+                                // Answer as far as the request travelled, plus one.
+                                let travelled = t.gossip.hop_limit.saturating_sub(g.hops_left) + 1;
+                                let hops = (travelled + 1).min(hyphae_wire::gossip::MAX_HOPS);
+                                self.publish_position(now, hops);
                             }
                         }
                         SERVICE_TOPIC => {
@@ -795,21 +814,75 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         if !(settled || refresh) {
             return;
         }
+        t.announced = pos;
+        t.changed_at = None;
+        t.next_announce = now + t.interval * 5;
+        let hops = t.gossip.hop_limit;
+        let _ = id;
+        self.publish_position(now, hops);
+    }
+
+    /// Flood this node's position (topic [`POSITION_TOPIC`]) within `hops`.
+    fn publish_position(&mut self, now: Instant, hops: u8) {
+        let id = self.id;
+        let Some(t) = self.tree_mut() else { return };
+        let pos = t.position();
+        if pos.iter().all(Option::is_none) {
+            return;
+        }
         let mut payload = [0u8; 200];
         let Some(n) = encode_position(id, &pos[..t.router.tree_count()], &mut payload) else {
             return;
         };
-        t.announced = pos;
-        t.changed_at = None;
-        t.next_announce = now + t.interval * 5;
         let mut buf = [0u8; M];
-        let Ok(msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n]) else {
+        let Ok(mut msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n]) else {
             return;
         };
+        msg.hops_left = hops.clamp(1, hyphae_wire::gossip::MAX_HOPS);
         if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
             && self.push_broadcast(&buf[..len], true)
         {
             self.rstats.gossip_sent += 1;
+        }
+    }
+
+    /// Ask for the position of destinations that transfers wait for (at most once per
+    /// [`REQUEST_GAP`] per destination).
+    fn request_positions(&mut self, now: Instant) {
+        for i in 0..self.outbound.len() {
+            let t = &self.outbound[i];
+            if t.state != super::transfer::OutState::WaitRoute {
+                continue;
+            }
+            let Some(dest) = t.dest else { continue };
+            if self.route_to(&dest).is_some() {
+                continue;
+            }
+            let Some(st) = self.tree_mut() else { return };
+            if st.announce_hops == 0
+                || st
+                    .requested
+                    .iter()
+                    .flatten()
+                    .any(|(d, at)| *d == dest && now < *at + REQUEST_GAP)
+            {
+                continue;
+            }
+            let slot = st
+                .requested
+                .iter()
+                .position(|e| e.is_none_or(|(_, at)| now >= at + REQUEST_GAP))
+                .unwrap_or(0);
+            st.requested[slot] = Some((dest, now));
+            let mut buf = [0u8; M];
+            let Ok(msg) = st.gossip.publish(ri(now), POSITION_REQUEST_TOPIC, &dest.0) else {
+                continue;
+            };
+            if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
+                && self.push_broadcast(&buf[..len], true)
+            {
+                self.rstats.gossip_sent += 1;
+            }
         }
     }
 
