@@ -111,9 +111,9 @@ fn run(
             w.nodes[b].learn_position(now, node_id(a), &pa);
         }
         let now = w.now;
-        let id = w.nodes[a]
-            .send(now, app, node_id(b), &[a as u8; 100])
-            .unwrap();
+        let Ok(id) = w.nodes[a].send(now, app, node_id(b), &[a as u8; 100]) else {
+            continue;
+        };
         ids.push((a, b, id));
         let d = w.now + Duration::from_millis(500);
         w.run_until(d, |_| false);

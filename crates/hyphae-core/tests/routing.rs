@@ -2,6 +2,8 @@
 //! form, non-neighbours are reached over greedy tree routes, repair after a crash, flooding
 //! delivers once, unreachable destinations fail at the sender.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use core::time::Duration;

@@ -13,6 +13,7 @@
 use core::cell::Cell;
 
 use hyphae_link::{LinkAddr, RxMeta};
+use hyphae_wire::frame::Frame;
 use hyphae_wire::{Address, NodeId, RoutingRepr};
 
 use super::Node;
@@ -111,6 +112,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         &mut self,
         now: Instant,
         bytes: &[u8],
+        frame: &Frame<'_>,
         r: &RoutingRepr,
         _from: NodeId,
         meta: RxMeta,
@@ -167,10 +169,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             bytes: [0; M],
         };
         p.bytes[..bytes.len()].copy_from_slice(bytes);
-        // Insecure frames only reach this point: the routing header follows the common header.
-        let mut rp = hyphae_wire::RoutingPacket::new_unchecked(
-            &mut p.bytes[hyphae_wire::header::HEADER_LEN..],
-        );
+        // The routing header follows the common header and the security header, if any.
+        let off = hyphae_wire::header::HEADER_LEN
+            + frame
+                .security
+                .map_or(0, |_| hyphae_wire::security::HEADER_LEN);
+        let mut rp = hyphae_wire::RoutingPacket::new_unchecked(&mut p.bytes[off..]);
         rp.set_hop_limit(r.hop_limit - 1);
         let _ = f.pending.push(p);
         Inbound::Done

@@ -194,7 +194,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         match self.rt {
             RoutingState::Off => Inbound::Pass,
             RoutingState::Tree(_) => self.tree_in(now, frame, r, from),
-            RoutingState::Flood(_) => self.flood_in(now, bytes, r, from, meta),
+            RoutingState::Flood(_) => self.flood_in(now, bytes, frame, r, from, meta),
         }
     }
 
