@@ -130,6 +130,15 @@ pub enum Event {
         /// Payload length in bytes.
         len: usize,
     },
+    /// A trace route finished ([`crate::Node::trace`]); its hops: `Node::trace_hops(probe)`.
+    TraceDone {
+        /// The probe id `trace` returned.
+        probe: u16,
+        /// Hops recorded (forwarding nodes and the destination).
+        hops: u8,
+        /// Round-trip time of the probe.
+        rtt: core::time::Duration,
+    },
 }
 
 /// Why a received frame was dropped.

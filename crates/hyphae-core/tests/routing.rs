@@ -176,6 +176,20 @@ fn trees_form_on_a_grid_and_route_between_corners() {
         .map(|n| n.routing_stats().greedy_forwards)
         .sum();
     assert!(fwd > 0);
+    // Trace route from corner to corner: one record per hop (forwarders and destination).
+    let deadline = w.now + Duration::from_secs(150);
+    w.run_until(deadline, |w| w.nodes[0].resolve(&node_id(24)).is_some());
+    let now = w.now;
+    let probe = w.nodes[0].trace(now, node_id(24)).unwrap();
+    let deadline = w.now + Duration::from_secs(5);
+    w.run_until(deadline, |w| {
+        w.log
+            .iter()
+            .any(|l| matches!(l.event, Event::TraceDone { probe: p, .. } if p == probe))
+    });
+    let hops = w.nodes[0].trace_hops(probe).expect("trace done");
+    assert_eq!(hops.len(), 8, "{hops:?}");
+    assert_eq!(hops[7].node, node_id(24).short());
 }
 
 #[test]

@@ -177,6 +177,8 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     last_now: Instant,
     /// Remaining hop limit of the frame being received (`None`: no routing header).
     rx_hop_limit_left: Option<u8>,
+    /// Reception metadata of the frame being received.
+    rx_meta: RxMeta,
     started: bool,
     /// State of the configured routing mode (`routing.rs`).
     rt: RoutingState<P, M>,
@@ -237,6 +239,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             sleep_announced: None,
             last_now: Instant::ZERO,
             rx_hop_limit_left: None,
+            rx_meta: RxMeta {
+                rssi: None,
+                snr: None,
+            },
             started: false,
             rt: RoutingState::Off,
             rstats: RoutingStats {

@@ -15,6 +15,7 @@
 
 use core::time::Duration;
 
+use hyphae_link::RxMeta;
 use hyphae_routing::gossip::Gossip;
 use hyphae_routing::names::{NameCache, decode_position, encode_position};
 use hyphae_routing::router::{Config as RouterConfig, Dest, OpenPolicy, Router, Stats};
@@ -23,8 +24,10 @@ use hyphae_routing::{Decision, Forwarder, Metric, NeighbourId};
 use hyphae_wire::frame::{Body, Frame, FrameRepr};
 use hyphae_wire::header::Kind;
 use hyphae_wire::notice::Code;
+use hyphae_wire::trace::Hop;
 use hyphae_wire::{
-    Address, AppId, BeaconRepr, Coords, NodeId, RoutingRepr, ServicePacket, ServiceRepr,
+    Address, AppId, BeaconRepr, Coords, Flags, NodeId, RoutingRepr, ServicePacket, ServiceRepr,
+    TraceRepr,
 };
 
 use super::SendError;
@@ -102,6 +105,10 @@ pub(crate) struct TreeState<const P: usize> {
     last_early_beacon: Instant,
     /// Position requests sent: destination, when.
     requested: [Option<(NodeId, Instant)>; REQUESTS],
+    next_probe: u16,
+    /// The trace in progress (probe id, sent at) and the last completed one.
+    probe: Option<(u16, Instant)>,
+    last_trace: Option<TraceRepr>,
 }
 
 impl<const P: usize> TreeState<P> {
@@ -151,6 +158,9 @@ impl<const P: usize> TreeState<P> {
             interval,
             last_early_beacon: Instant::ZERO,
             requested: [None; REQUESTS],
+            next_probe: seed as u16,
+            probe: None,
+            last_trace: None,
         }
     }
 
@@ -425,6 +435,43 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         })
     }
 
+    /// Start a trace route to `dest` (tree mode): a probe routed like data, on which every
+    /// forwarding node and the destination record a hop (short id, RSSI and link quality of the
+    /// link it arrived on); the reply brings them back as [`crate::Event::TraceDone`], and
+    /// [`Node::trace_hops`] returns them. One trace at a time: a new one replaces the last.
+    pub fn trace(&mut self, now: Instant, dest: NodeId) -> Result<u16, SendError> {
+        if dest == self.id {
+            return Err(SendError::BadDestination);
+        }
+        let route = self.route_to(&dest).ok_or(SendError::BadDestination)?;
+        let Some(t) = self.tree_mut() else {
+            return Err(SendError::BadDestination);
+        };
+        let probe = t.next_probe;
+        t.next_probe = t.next_probe.wrapping_add(1);
+        t.probe = Some((probe, now));
+        let body = Body::Trace(TraceRepr::new(probe, false));
+        let mut buf = [0u8; M];
+        let len = self
+            .emit_to(&mut buf, dest, &route, body, Flags::default())
+            .ok_or(SendError::TooLarge)?;
+        if self.push_frame(route.link, route.to, &buf[..len], true) {
+            Ok(probe)
+        } else {
+            Err(SendError::Busy)
+        }
+    }
+
+    /// The hops of the last completed trace with id `probe` (forwarding nodes, then the
+    /// destination).
+    pub fn trace_hops(&self, probe: u16) -> Option<&[Hop]> {
+        self.tree()?
+            .last_trace
+            .as_ref()
+            .filter(|r| r.probe == probe)
+            .map(TraceRepr::hops)
+    }
+
     // ----- hooks -------------------------------------------------------------------------
 
     pub(super) fn tree_tick(&mut self, now: Instant) {
@@ -522,6 +569,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                         self.rstats.gossip_sent += 1;
                     }
                 }
+                true
+            }
+            Body::Trace(probe) => {
+                self.on_trace(now, from, probe);
                 true
             }
             Body::Service(s) => {
@@ -647,7 +698,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let (hdr, error) = out;
         let mut buf = [0u8; M];
         let throttle = self.congested();
-        let Some(len) = reemit(frame, &hdr, error, throttle, &mut buf) else {
+        // A trace probe going forward gets this node's hop record.
+        let mut body_buf = [0u8; hyphae_wire::trace::HEADER_LEN + 8 * hyphae_wire::trace::MAX_HOPS];
+        let mut body = frame.body;
+        if let Ok(Body::Trace(mut probe)) = frame.body()
+            && !probe.reply
+            && !error
+            && probe.push(self.hop_record(&from, self.rx_meta)).is_ok()
+            && let Ok(n) = Body::Trace(probe).emit(&mut body_buf)
+        {
+            body = &body_buf[..n];
+        }
+        let Some(len) = reemit(frame, &hdr, body, error, throttle, &mut buf) else {
             self.counters.drop(DropReason::TooLarge);
             return Inbound::Done;
         };
@@ -663,6 +725,59 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
         let _ = id;
         Inbound::Done
+    }
+
+    /// A trace probe for this node (answer it) or a reply to our probe (report it).
+    fn on_trace(&mut self, now: Instant, origin: NodeId, probe: &TraceRepr) {
+        if probe.reply {
+            let Some(t) = self.tree_mut() else { return };
+            let Some((id, sent)) = t.probe.filter(|(id, _)| *id == probe.probe) else {
+                self.counters.drop(DropReason::Stale);
+                return;
+            };
+            t.probe = None;
+            t.last_trace = Some(*probe);
+            self.push(crate::event::Event::TraceDone {
+                probe: id,
+                hops: probe.hops().len() as u8,
+                rtt: now.saturating_since(sent),
+            });
+            return;
+        }
+        let mut reply = hyphae_routing::trace::reply(probe);
+        let _ = reply.push(self.hop_record(&origin, self.rx_meta));
+        let Some(route) = self.route_to(&origin) else {
+            self.counters.drop(DropReason::NoRoute);
+            return;
+        };
+        let mut buf = [0u8; M];
+        if let Some(len) = self.emit_to(
+            &mut buf,
+            origin,
+            &route,
+            Body::Trace(reply),
+            Flags::default(),
+        ) {
+            self.push_frame(route.link, route.to, &buf[..len], true);
+        }
+    }
+
+    /// This node's hop record for a frame that arrived from neighbour `from` with `meta`.
+    fn hop_record(&self, from: &NodeId, meta: RxMeta) -> Hop {
+        let rssi = meta
+            .rssi
+            .or_else(|| self.peers.get(from).and_then(|p| p.rssi))
+            .map_or(0, |r| r.clamp(-128, 127) as i8);
+        let quality = self
+            .peers
+            .get(from)
+            .map_or(0, |p| 255 - p.loss_256.min(255) as u8);
+        Hop {
+            node: self.id.short(),
+            rssi,
+            quality,
+            latency_ms: 0,
+        }
     }
 
     /// One of our own frames came back: avoid that neighbour for the destination and fail the
@@ -954,11 +1069,12 @@ fn frame_key(src: &NodeId, frame: &Frame<'_>) -> u32 {
     h
 }
 
-/// Re-emit a received frame with routing header `hdr` (body bytes unchanged), the error flag
+/// Re-emit a received frame with routing header `hdr` and body bytes `body`, the error flag
 /// set or cleared, and the throttle flag set when `throttle`. Insecure frames only.
 fn reemit(
     frame: &Frame<'_>,
     hdr: &RoutingRepr,
+    body: &[u8],
     error: bool,
     throttle: bool,
     buf: &mut [u8],
@@ -968,7 +1084,7 @@ fn reemit(
     }
     let hl = hyphae_wire::header::HEADER_LEN;
     let rl = hdr.buffer_len();
-    let total = hl + rl + frame.body.len();
+    let total = hl + rl + body.len();
     let out = buf.get_mut(..total)?;
     let mut h = frame.header;
     h.flags = h.flags.with_error(error);
@@ -983,6 +1099,6 @@ fn reemit(
         &mut out[hl..hl + rl],
     ))
     .ok()?;
-    out[hl + rl..].copy_from_slice(frame.body);
+    out[hl + rl..].copy_from_slice(body);
     Some(total)
 }
