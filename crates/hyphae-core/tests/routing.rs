@@ -370,3 +370,61 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn services_are_found_and_gossip_topics_delivered() {
+    let mut w = grid(3, 3, tree_config(8), 5);
+    let app = w.register_all("svc");
+    w.settle();
+    run_converge(&mut w, &[true; 9], Duration::from_secs(60));
+    let now = w.now;
+    w.nodes[8]
+        .announce_service(now, "mqtt-gateway", app)
+        .unwrap();
+    let deadline = w.now + Duration::from_secs(3);
+    w.run_until(deadline, |w| {
+        w.nodes[0].find_service("mqtt-gateway").is_some()
+    });
+    let found = w.nodes[0]
+        .find_service("mqtt-gateway")
+        .expect("found within 3 s");
+    assert_eq!(found.node, node_id(8));
+    assert_eq!(found.app, app);
+    // A nearer provider appears: it wins.
+    let now = w.now;
+    w.nodes[1]
+        .announce_service(now, "mqtt-gateway", app)
+        .unwrap();
+    let deadline = w.now + Duration::from_secs(3);
+    w.run_until(deadline, |w| {
+        w.nodes[0]
+            .find_service("mqtt-gateway")
+            .is_some_and(|p| p.node == node_id(1))
+    });
+    let p = w.nodes[0].find_service("mqtt-gateway").unwrap();
+    assert_eq!((p.node, p.distance), (node_id(1), Some(1)));
+    assert!(w.nodes[0].find_service("ota").is_none());
+    // Application gossip topics.
+    for n in &mut w.nodes {
+        assert!(n.gossip_subscribe(0x42));
+    }
+    let now = w.now;
+    w.nodes[4].gossip_publish(now, 0x42, b"news").unwrap();
+    let deadline = w.now + Duration::from_secs(2);
+    w.run_until(deadline, |_| false);
+    let got = w
+        .log
+        .iter()
+        .filter(|l| {
+            matches!(
+                l.event,
+                Event::Gossip {
+                    topic: 0x42,
+                    len: 4,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(got, 8, "every other node once");
+}

@@ -168,16 +168,9 @@ impl<const P: usize> TreeState<P> {
         self.router.stats()
     }
 
+    /// The router's tick (twice per interval): every timer of tree mode runs on it.
     pub(crate) fn deadline(&self) -> Instant {
-        let r = self.router.poll_timeout().map_or(u64::MAX, |t| t.0);
-        let mut t = Instant::from_micros(r);
-        if let Some(c) = self.changed_at {
-            t = t.min((c + self.interval * 2).max(self.next_announce));
-        }
-        if let Some(s) = self.next_service_announce {
-            t = t.min(s);
-        }
-        t
+        Instant::from_micros(self.router.poll_timeout().map_or(u64::MAX, |t| t.0))
     }
 
     pub(crate) fn beacon_entries(&self, beacon: &mut BeaconRepr) {
@@ -411,7 +404,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             .push((app, s))
             .map_err(|_| SendError::AppTable)?;
         t.next_service_announce = Some(now);
-        self.tree_tick(now);
+        self.announce_services(now);
         Ok(())
     }
 
@@ -474,8 +467,16 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     // ----- hooks -------------------------------------------------------------------------
 
+    /// Tree-mode timers, on the router's tick (twice per beacon interval), so the many calls
+    /// of `handle_timeout` between ticks cost nothing.
     pub(super) fn tree_tick(&mut self, now: Instant) {
         let rnow = ri(now);
+        let due = self
+            .tree()
+            .is_some_and(|t| t.router.poll_timeout().is_some_and(|d| d <= rnow));
+        if !due {
+            return;
+        }
         // Neighbours that left the peer table (down or evicted) are lost to the router.
         for i in 0..P {
             let RoutingState::Tree(t) = &mut self.rt else {
@@ -490,9 +491,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
         }
         let Some(t) = self.tree_mut() else { return };
-        if t.router.poll_timeout().is_some_and(|d| d <= rnow) {
-            t.router.handle_timeout(rnow);
-        }
+        t.router.handle_timeout(rnow);
         self.drain_router(now);
         self.announce_position(now);
         self.announce_services(now);
