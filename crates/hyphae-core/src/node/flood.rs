@@ -224,3 +224,55 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         core::time::Duration::from_micros(us)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::node::SimNode;
+    use core::time::Duration;
+
+    #[test]
+    fn duplicate_cache_remembers_and_forgets() {
+        let mut f: FloodState<250> = FloodState::new(7);
+        let a = NodeId([1; 8]);
+        let t0 = Instant::from_secs(1);
+        assert!(!f.is_seen(t0, &a, 5));
+        f.mark(t0, a, 5);
+        assert!(f.is_seen(t0, &a, 5));
+        assert!(!f.is_seen(t0, &a, 6));
+        assert!(!f.is_seen(t0 + SEEN_HOLD, &a, 5));
+        // The ring overwrites the oldest entry.
+        for i in 0..FLOOD_SEEN as u16 {
+            f.mark(t0, NodeId([2; 8]), i);
+        }
+        assert!(!f.is_seen(t0, &a, 5));
+        assert!(f.state_bytes(t0) == FLOOD_SEEN * 10);
+    }
+
+    #[test]
+    fn weaker_links_rebroadcast_earlier() {
+        let config = Config {
+            routing: Routing::FLOOD,
+            ..Config::default()
+        };
+        let mut n = SimNode::new(config, NodeId([3; 8]), 1);
+        let w = Duration::from_millis(20);
+        let strong = RxMeta {
+            rssi: Some(-30),
+            snr: None,
+        };
+        let weak = RxMeta {
+            rssi: Some(-100),
+            snr: None,
+        };
+        for _ in 0..100 {
+            let s = n.contention_delay(w, strong);
+            let k = n.contention_delay(w, weak);
+            assert!(s >= w / 2 && s <= w, "{s:?}");
+            assert!(k <= w / 2, "{k:?}");
+            assert!(n.contention_delay(w, RxMeta::default()) <= w);
+        }
+        assert_eq!(n.contention_delay(Duration::ZERO, weak), Duration::ZERO);
+    }
+}
