@@ -281,7 +281,7 @@ impl<const P: usize> TreeState<P> {
     }
 }
 
-/// A service provider found by [`Node::find_service`].
+/// A service provider found by [`crate::Node::find_service`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceProvider {
     /// The providing node.
@@ -384,7 +384,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     /// Announce that `app` provides service `name` (1..=32 bytes) here: published by gossip now
-    /// and every 300 s; other nodes find it with [`Node::find_service`].
+    /// and every 300 s; other nodes find it with [`crate::Node::find_service`].
     pub fn announce_service(
         &mut self,
         now: Instant,
@@ -431,7 +431,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     /// Start a trace route to `dest` (tree mode): a probe routed like data, on which every
     /// forwarding node and the destination record a hop (short id, RSSI and link quality of the
     /// link it arrived on); the reply brings them back as [`crate::Event::TraceDone`], and
-    /// [`Node::trace_hops`] returns them. One trace at a time: a new one replaces the last.
+    /// [`crate::Node::trace_hops`] returns them. One trace at a time: a new one replaces the last.
     pub fn trace(&mut self, now: Instant, dest: NodeId) -> Result<u16, SendError> {
         if dest == self.id {
             return Err(SendError::BadDestination);
