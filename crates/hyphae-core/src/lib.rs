@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod arena;
+pub mod blob;
 pub mod config;
 pub mod event;
 pub mod links;

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod b64;
+pub mod blobstore;
 pub mod config;
 pub mod metrics;
 pub mod runner;

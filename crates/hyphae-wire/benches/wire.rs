@@ -30,7 +30,7 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
     };
     let routed = FrameRepr {
         routing: Some(routing),
-        ..FrameRepr::new(single(&payload[..231]))
+        ..FrameRepr::new(single(&payload[..230]))
     };
     let secure = FrameRepr {
         routing: Some(routing),
@@ -38,7 +38,7 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
             key_id: 1,
             counter: 77,
         }),
-        ..FrameRepr::new(single(&payload[..210]))
+        ..FrameRepr::new(single(&payload[..209]))
     };
     let fragment = FrameRepr::new(Body::Fragment(FragmentRepr {
         transfer: 9,

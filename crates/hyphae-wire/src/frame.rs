@@ -345,9 +345,9 @@ mod tests {
     use crate::package::AppId;
 
     /// A routed, ack-requested Single frame: the worked example of `frames.md` §8.
-    static ROUTED: [u8; 20] = [
+    static ROUTED: [u8; 21] = [
         0x61, 0x08, // v1, routed, Single; ack requested
-        0x27, 0x02, 0x01, // hop limit 7, tree 1, epoch 0x0102
+        0x07, 0x01, 0x02, 0x01, // hop limit 7, tree 1, epoch 0x0102
         0x04, 0x30, 0xf0, 0x51, // dst /3.0.20.1
         0x40, 0x01, 0x02, 0x03, 0x04, // src ~01020304
         0x07, 0x00, 0x34, 0x12, // transfer 7, app 0x1234
@@ -398,8 +398,8 @@ mod tests {
         assert_eq!(&buf[..2], &[0x61, 0x88]);
         assert_eq!(&buf[2..7], &[1, 9, 0, 0, 0]);
         let split = Frame::parse(&buf[..n]).unwrap();
-        assert_eq!(split.body_offset, 19);
-        assert_eq!(split.body, &ROUTED[14..]);
+        assert_eq!(split.body_offset, 20);
+        assert_eq!(split.body, &ROUTED[15..]);
         assert_eq!(split.tag, Some(&[0u8; 16][..]));
         assert_eq!(FrameRepr::parse(&buf[..n]).unwrap(), f);
     }

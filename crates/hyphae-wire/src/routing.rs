@@ -1,8 +1,9 @@
 //! The routing header of routed frames (`frames.md` §3).
 //!
 //! ```text
-//! byte 0: bits 7..5 tree index | bits 4..0 hop limit
-//! bytes 1..3: epoch (u16 LE)
+//! byte 0: hop limit
+//! byte 1: bits 2..0 tree index | bits 7..3 reserved (zero)
+//! bytes 2..4: epoch (u16 LE)
 //! then: destination address, source address (`address`, nibble-encoded coordinates or ids)
 //! ```
 
@@ -14,15 +15,17 @@ use crate::{Error, Result};
 
 mod field {
     use core::ops::Range;
-    pub(super) const HOPS_TREE: usize = 0;
-    pub(super) const EPOCH: Range<usize> = 1..3;
+    pub(super) const HOPS: usize = 0;
+    pub(super) const TREE: usize = 1;
+    pub(super) const EPOCH: Range<usize> = 2..4;
     pub(super) const ADDRESSES: usize = EPOCH.end;
 }
 
-/// Length of the fixed part (hop limit / tree byte and epoch).
+/// Length of the fixed part (hop limit, tree byte and epoch).
 pub const FIXED_LEN: usize = field::ADDRESSES;
-/// Largest hop limit the 5-bit field carries.
-pub const MAX_HOP_LIMIT: u8 = 31;
+/// Largest hop limit the 8-bit field carries (10 000-node radio meshes have diameters of
+/// 60 hops and more).
+pub const MAX_HOP_LIMIT: u8 = 255;
 /// Largest tree index the 3-bit field carries.
 pub const MAX_TREE: u8 = 7;
 
@@ -42,11 +45,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     /// Hops left.
     pub fn hop_limit(&self) -> u8 {
-        self.bytes()[field::HOPS_TREE] & 0x1f
+        self.bytes()[field::HOPS]
     }
-    /// Tree index.
+    /// Tree index (the low three bits of the tree byte).
     pub fn tree(&self) -> u8 {
-        self.bytes()[field::HOPS_TREE] >> 5
+        self.bytes()[field::TREE] & 0x07
+    }
+    /// The tree byte's reserved bits (must be zero).
+    pub fn reserved(&self) -> u8 {
+        self.bytes()[field::TREE] & 0xf8
     }
     /// Epoch (tree state) of the tree.
     pub fn epoch(&self) -> u16 {
@@ -68,16 +75,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Set the hop limit in place (forwarders decrement it without re-emitting); masked to
-    /// five bits.
+    /// Set the hop limit in place (forwarders decrement it without re-emitting).
     pub fn set_hop_limit(&mut self, hops: u8) {
-        let b = &mut self.bytes_mut()[field::HOPS_TREE];
-        *b = (*b & 0xe0) | (hops & 0x1f);
+        self.bytes_mut()[field::HOPS] = hops;
     }
-    /// Set the tree index; masked to three bits.
+    /// Set the tree index (masked to three bits; the reserved bits are cleared).
     pub fn set_tree(&mut self, tree: u8) {
-        let b = &mut self.bytes_mut()[field::HOPS_TREE];
-        *b = (*b & 0x1f) | ((tree & 0x07) << 5);
+        self.bytes_mut()[field::TREE] = tree & 0x07;
     }
     /// Set the epoch.
     pub fn set_epoch(&mut self, epoch: u16) {
@@ -92,7 +96,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 /// The meaning of a routing header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Repr {
-    /// Hops left (0..=31).
+    /// Hops left (0..=255).
     pub hop_limit: u8,
     /// Tree the addresses refer to (0..=7).
     pub tree: u8,
@@ -109,6 +113,9 @@ impl Repr {
     /// [`Repr::buffer_len`] bytes (the address encoding is canonical).
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Self> {
         packet.check_len()?;
+        if packet.reserved() != 0 {
+            return Err(Error::Malformed);
+        }
         let mut r = Reader::new(packet.addresses());
         let dst = Address::read(&mut r)?;
         let src = Address::read(&mut r)?;
@@ -126,10 +133,10 @@ impl Repr {
         FIXED_LEN + self.dst.buffer_len() + self.src.buffer_len()
     }
 
-    /// Emit into the front of `packet`. `Err(Malformed)` for a hop limit above 31 or a tree
-    /// above 7, `Err(TooLong)` if the buffer is shorter than [`Repr::buffer_len`].
+    /// Emit into the front of `packet`. `Err(Malformed)` for a tree above 7, `Err(TooLong)`
+    /// if the buffer is shorter than [`Repr::buffer_len`].
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
-        if self.hop_limit > MAX_HOP_LIMIT || self.tree > MAX_TREE {
+        if self.tree > MAX_TREE {
             return Err(Error::Malformed);
         }
         ensure_room!(packet, self.buffer_len());
@@ -158,8 +165,8 @@ mod tests {
     use crate::address::ShortId;
 
     // hop limit 7, tree 1, epoch 0x0102, dst /3.0.20.1, src ~01020304 (frames.md §8)
-    static HDR: [u8; 12] = [
-        0x27, 0x02, 0x01, 0x04, 0x30, 0xf0, 0x51, 0x40, 0x01, 0x02, 0x03, 0x04,
+    static HDR: [u8; 13] = [
+        0x07, 0x01, 0x02, 0x01, 0x04, 0x30, 0xf0, 0x51, 0x40, 0x01, 0x02, 0x03, 0x04,
     ];
 
     fn repr() -> Repr {
@@ -177,18 +184,24 @@ mod tests {
         let p = Packet::new_checked(&HDR[..]).unwrap();
         assert_eq!(Repr::parse(&p).unwrap(), repr());
         assert_eq!((p.hop_limit(), p.tree(), p.epoch()), (7, 1, 0x0102));
-        assert_eq!(p.header_len(), Ok(12));
+        assert_eq!(p.header_len(), Ok(13));
+        let mut bad = HDR;
+        bad[1] |= 0x08;
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&bad[..])),
+            Err(Error::Malformed)
+        );
     }
 
     #[test]
     fn test_emit() {
-        let mut buf = [0u8; 12];
+        let mut buf = [0u8; 13];
         repr().emit(&mut Packet::new_unchecked(&mut buf)).unwrap();
         assert_eq!(buf, HDR);
         let mut p = Packet::new_unchecked(&mut buf[..]);
-        p.set_hop_limit(6);
-        assert_eq!((p.hop_limit(), p.tree()), (6, 1));
-        let mut short = [0u8; 11];
+        p.set_hop_limit(200);
+        assert_eq!((p.hop_limit(), p.tree()), (200, 1));
+        let mut short = [0u8; 12];
         assert_eq!(
             repr().emit(&mut Packet::new_unchecked(&mut short)),
             Err(Error::TooLong)

@@ -109,8 +109,8 @@ fn frames_examples() {
     };
     let b = frame_bytes(&sealed);
     assert_in_spec(FRAMES, "sealed prefix", &b[..7]);
-    assert_eq!(Frame::parse(&b).unwrap().body_offset, 19);
-    assert!(FRAMES.contains("the body starts at offset 19"));
+    assert_eq!(Frame::parse(&b).unwrap().body_offset, 20);
+    assert!(FRAMES.contains("the body starts at offset 20"));
 
     // Bodies, each with its own view.
     let body = |b: Body<'_>| {

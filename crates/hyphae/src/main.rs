@@ -7,6 +7,7 @@ mod demo;
 mod gateway;
 mod node;
 mod security;
+mod sim;
 mod spec;
 
 /// hyphae — a mesh network for cheap radios.
@@ -31,6 +32,8 @@ enum Command {
     Gateway(gateway::Args),
     /// Zero-configuration demo: a simulated ESP-NOW mesh publishing through a gateway to MQTT.
     Demo(demo::Args),
+    /// Discrete-event simulator: run a scenario of real nodes over modelled radios.
+    Sim(sim::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +45,6 @@ fn main() -> anyhow::Result<()> {
         Command::Node(args) => node::run(&args),
         Command::Gateway(args) => gateway::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

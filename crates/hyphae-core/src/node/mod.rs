@@ -442,10 +442,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
         // Peers gone silent.
         let (events, counters) = (&mut self.events, &mut self.counters);
-        let (config, links) = (&self.config, &self.links);
+        let silence = silence_table(&self.config, &self.links);
         self.peers.expire(
             now,
-            |p| peer_silence(config, links, p),
+            |p| peer_silence(&silence, p),
             |id| {
                 push_event(events, counters, Event::PeerDown(id));
             },
@@ -492,11 +492,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return Some(Instant::ZERO);
         }
         let mut t = Some(self.next_beacon);
-        let (config, links) = (&self.config, &self.links);
-        t = earliest(
-            t,
-            self.peers.next_expiry(|p| peer_silence(config, links, p)),
-        );
+        let silence = silence_table(&self.config, &self.links);
+        t = earliest(t, self.peers.next_expiry(|p| peer_silence(&silence, p)));
         for (_, at, _) in &self.app_timers {
             t = earliest(t, Some(*at));
         }
@@ -790,13 +787,22 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
 /// How long `p` may stay silent before it is down: `peer_timeout_beacons` beacon intervals, or
 /// that many beacon gaps of its link when the link's duty cycle spaces beacons further apart.
-fn peer_silence(config: &Config, links: &[Link], p: &crate::peers::Peer) -> Duration {
+/// How long a peer may stay silent, per link (index `MAX_LINKS`: a peer with no route), so
+/// the per-peer scans in `poll_timeout` and `handle_timeout` do no airtime arithmetic.
+fn silence_table(config: &Config, links: &[Link]) -> [Duration; MAX_LINKS + 1] {
     let base = config.beacon_interval * config.peer_timeout_beacons;
-    let gap = p
+    let mut t = [base; MAX_LINKS + 1];
+    for (slot, l) in t.iter_mut().zip(links) {
+        *slot = base.max(l.beacon_gap(BEACON_LEN_ESTIMATE) * config.peer_timeout_beacons);
+    }
+    t
+}
+
+fn peer_silence(table: &[Duration; MAX_LINKS + 1], p: &crate::peers::Peer) -> Duration {
+    let i = p
         .route()
-        .and_then(|(l, _)| links.get(usize::from(l.0)))
-        .map_or(Duration::ZERO, |l| l.beacon_gap(BEACON_LEN_ESTIMATE));
-    base.max(gap * config.peer_timeout_beacons)
+        .map_or(MAX_LINKS, |(l, _)| usize::from(l.0).min(MAX_LINKS));
+    table[i]
 }
 
 /// A typical beacon's length, for beacon spacing on duty-cycled links.
