@@ -130,6 +130,15 @@ pub enum Event {
         /// Payload length in bytes.
         len: usize,
     },
+    /// A trace route finished ([`crate::Node::trace`]); its hops: `Node::trace_hops(probe)`.
+    TraceDone {
+        /// The probe id `trace` returned.
+        probe: u16,
+        /// Hops recorded (forwarding nodes and the destination).
+        hops: u8,
+        /// Round-trip time of the probe.
+        rtt: core::time::Duration,
+    },
 }
 
 /// Why a received frame was dropped.
@@ -215,8 +224,12 @@ pub struct Counters {
     pub bytes_in: u64,
     /// Bytes sent.
     pub bytes_out: u64,
-    /// Control bytes sent (beacons, acks, status, notices).
+    /// Control bytes sent: beacons (with their tree entries), tree messages, gossip, acks,
+    /// status and notices this node originates. Data frames, forwarded frames and flood
+    /// rebroadcasts are not control.
     pub control_bytes_out: u64,
+    /// Control frames sent (the frames counted in `control_bytes_out`).
+    pub control_frames_out: u64,
     /// Drops by [`DropReason`].
     pub drops: [u64; DropReason::COUNT],
     /// Fragments sent again.
@@ -254,6 +267,7 @@ impl Counters {
             bytes_in: 0,
             bytes_out: 0,
             control_bytes_out: 0,
+            control_frames_out: 0,
             drops: [0; DropReason::COUNT],
             retransmissions: 0,
             timeouts: 0,

@@ -13,6 +13,7 @@
 use core::cell::Cell;
 
 use hyphae_link::{LinkAddr, RxMeta};
+use hyphae_wire::frame::Frame;
 use hyphae_wire::{Address, NodeId, RoutingRepr};
 
 use super::Node;
@@ -111,6 +112,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         &mut self,
         now: Instant,
         bytes: &[u8],
+        frame: &Frame<'_>,
         r: &RoutingRepr,
         _from: NodeId,
         meta: RxMeta,
@@ -167,10 +169,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             bytes: [0; M],
         };
         p.bytes[..bytes.len()].copy_from_slice(bytes);
-        // Insecure frames only reach this point: the routing header follows the common header.
-        let mut rp = hyphae_wire::RoutingPacket::new_unchecked(
-            &mut p.bytes[hyphae_wire::header::HEADER_LEN..],
-        );
+        // The routing header follows the common header and the security header, if any.
+        let off = hyphae_wire::header::HEADER_LEN
+            + frame
+                .security
+                .map_or(0, |_| hyphae_wire::security::HEADER_LEN);
+        let mut rp = hyphae_wire::RoutingPacket::new_unchecked(&mut p.bytes[off..]);
         rp.set_hop_limit(r.hop_limit - 1);
         let _ = f.pending.push(p);
         Inbound::Done
@@ -218,5 +222,57 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             None => self.rng.below(w + 1),
         };
         core::time::Duration::from_micros(us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::node::SimNode;
+    use core::time::Duration;
+
+    #[test]
+    fn duplicate_cache_remembers_and_forgets() {
+        let mut f: FloodState<250> = FloodState::new(7);
+        let a = NodeId([1; 8]);
+        let t0 = Instant::from_secs(1);
+        assert!(!f.is_seen(t0, &a, 5));
+        f.mark(t0, a, 5);
+        assert!(f.is_seen(t0, &a, 5));
+        assert!(!f.is_seen(t0, &a, 6));
+        assert!(!f.is_seen(t0 + SEEN_HOLD, &a, 5));
+        // The ring overwrites the oldest entry.
+        for i in 0..FLOOD_SEEN as u16 {
+            f.mark(t0, NodeId([2; 8]), i);
+        }
+        assert!(!f.is_seen(t0, &a, 5));
+        assert!(f.state_bytes(t0) == FLOOD_SEEN * 10);
+    }
+
+    #[test]
+    fn weaker_links_rebroadcast_earlier() {
+        let config = Config {
+            routing: Routing::FLOOD,
+            ..Config::default()
+        };
+        let mut n = SimNode::new(config, NodeId([3; 8]), 1);
+        let w = Duration::from_millis(20);
+        let strong = RxMeta {
+            rssi: Some(-30),
+            snr: None,
+        };
+        let weak = RxMeta {
+            rssi: Some(-100),
+            snr: None,
+        };
+        for _ in 0..100 {
+            let s = n.contention_delay(w, strong);
+            let k = n.contention_delay(w, weak);
+            assert!(s >= w / 2 && s <= w, "{s:?}");
+            assert!(k <= w / 2, "{k:?}");
+            assert!(n.contention_delay(w, RxMeta::default()) <= w);
+        }
+        assert_eq!(n.contention_delay(Duration::ZERO, weak), Duration::ZERO);
     }
 }

@@ -27,7 +27,9 @@ use routing::RoutingState;
 pub use routing::RoutingStats;
 pub use transfer::MAX_WINDOW;
 use transfer::{InTransfer, OutState, OutTransfer};
-pub use tree::{MAX_TREES, NAME_CACHE, POSITION_TOPIC, SERVICE_TOPIC, ServiceProvider};
+pub use tree::{
+    MAX_TREES, NAME_CACHE, POSITION_REQUEST_TOPIC, POSITION_TOPIC, SERVICE_TOPIC, ServiceProvider,
+};
 
 /// Most links a node drives.
 pub const MAX_LINKS: usize = 4;
@@ -175,6 +177,8 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     last_now: Instant,
     /// Remaining hop limit of the frame being received (`None`: no routing header).
     rx_hop_limit_left: Option<u8>,
+    /// Reception metadata of the frame being received.
+    rx_meta: RxMeta,
     started: bool,
     /// State of the configured routing mode (`routing.rs`).
     rt: RoutingState<P, M>,
@@ -235,6 +239,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             sleep_announced: None,
             last_now: Instant::ZERO,
             rx_hop_limit_left: None,
+            rx_meta: RxMeta {
+                rssi: None,
+                snr: None,
+            },
             started: false,
             rt: RoutingState::Off,
             rstats: RoutingStats {

@@ -194,7 +194,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         match self.rt {
             RoutingState::Off => Inbound::Pass,
             RoutingState::Tree(_) => self.tree_in(now, frame, r, from),
-            RoutingState::Flood(_) => self.flood_in(now, bytes, r, from, meta),
+            RoutingState::Flood(_) => self.flood_in(now, bytes, frame, r, from, meta),
         }
     }
 
@@ -263,5 +263,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             origin,
             len: p.len(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RoutingState;
+
+    /// Routing state must stay small: 10 000 simulated nodes in a few GiB, and the ESP32-C3
+    /// node firmware (`Node<16, 4, 16 KiB, 8 KiB, 250>`) within its static RAM budget.
+    #[test]
+    fn routing_state_stays_small() {
+        assert!(size_of::<RoutingState<16, 250>>() <= 20 * 1024);
+        assert!(size_of::<crate::SimNode>() <= 64 * 1024);
     }
 }

@@ -15,6 +15,7 @@
 
 use core::time::Duration;
 
+use hyphae_link::RxMeta;
 use hyphae_routing::gossip::Gossip;
 use hyphae_routing::names::{NameCache, decode_position, encode_position};
 use hyphae_routing::router::{Config as RouterConfig, Dest, OpenPolicy, Router, Stats};
@@ -23,8 +24,10 @@ use hyphae_routing::{Decision, Forwarder, Metric, NeighbourId};
 use hyphae_wire::frame::{Body, Frame, FrameRepr};
 use hyphae_wire::header::Kind;
 use hyphae_wire::notice::Code;
+use hyphae_wire::trace::Hop;
 use hyphae_wire::{
-    Address, AppId, BeaconRepr, Coords, NodeId, RoutingRepr, ServicePacket, ServiceRepr,
+    Address, AppId, BeaconRepr, Coords, Flags, NodeId, RoutingRepr, ServicePacket, ServiceRepr,
+    TraceRepr,
 };
 
 use super::SendError;
@@ -35,15 +38,21 @@ use crate::event::{DropReason, FailReason};
 use crate::time::Instant;
 
 /// Most trees a node takes part in ([`crate::config::Routing::Tree`]'s `trees` is clamped to it).
-pub const MAX_TREES: usize = 5;
+pub const MAX_TREES: usize = 3;
 /// Entries of the name cache (node id → coordinates).
-pub const NAME_CACHE: usize = 32;
+pub const NAME_CACHE: usize = 16;
 /// Gossip topic of position announcements (`routing.md` §7).
 pub const POSITION_TOPIC: u16 = 0xFFF0;
 /// Gossip topic of service announcements (`routing.md` §9).
 pub const SERVICE_TOPIC: u16 = 0xFFF1;
+/// Gossip topic of position requests (`routing.md` §13.2): payload = the wanted node id.
+pub const POSITION_REQUEST_TOPIC: u16 = 0xFFF2;
+/// Destinations whose position requests are rate-limited at once.
+const REQUESTS: usize = 4;
+/// Least time between two position requests for one destination.
+const REQUEST_GAP: Duration = Duration::from_secs(2);
 /// Frames remembered for backtracking.
-const VISITS: usize = 16;
+const VISITS: usize = 8;
 /// Origins whose reverse path is remembered.
 const REVERSE: usize = 16;
 /// How long a reverse-path entry lasts without traffic.
@@ -53,7 +62,7 @@ const AVOID: usize = 4;
 /// How long an origin avoids a neighbour that returned a frame (spec: 10 s of memory).
 const AVOID_HOLD: Duration = Duration::from_secs(10);
 /// Gossip messages remembered (duplicate cache).
-const GOSSIP_SEEN: usize = 64;
+const GOSSIP_SEEN: usize = 32;
 /// Service records kept.
 const SERVICES: usize = 8;
 /// Services this node announces.
@@ -94,6 +103,12 @@ pub(crate) struct TreeState<const P: usize> {
     next_announce: Instant,
     interval: Duration,
     last_early_beacon: Instant,
+    /// Position requests sent: destination, when.
+    requested: [Option<(NodeId, Instant)>; REQUESTS],
+    next_probe: u16,
+    /// The trace in progress (probe id, sent at) and the last completed one.
+    probe: Option<(u16, Instant)>,
+    last_trace: Option<TraceRepr>,
 }
 
 impl<const P: usize> TreeState<P> {
@@ -122,6 +137,7 @@ impl<const P: usize> TreeState<P> {
         gossip.hop_limit = announce_hops.clamp(1, hyphae_wire::gossip::MAX_HOPS);
         let _ = gossip.subscribe(POSITION_TOPIC);
         let _ = gossip.subscribe(SERVICE_TOPIC);
+        let _ = gossip.subscribe(POSITION_REQUEST_TOPIC);
         Self {
             router: Router::new(rc, OpenPolicy::default(), ri(now)),
             fwd: Forwarder::new(),
@@ -141,6 +157,10 @@ impl<const P: usize> TreeState<P> {
             next_announce: now,
             interval,
             last_early_beacon: Instant::ZERO,
+            requested: [None; REQUESTS],
+            next_probe: seed as u16,
+            probe: None,
+            last_trace: None,
         }
     }
 
@@ -148,16 +168,9 @@ impl<const P: usize> TreeState<P> {
         self.router.stats()
     }
 
+    /// The router's tick (twice per interval): every timer of tree mode runs on it.
     pub(crate) fn deadline(&self) -> Instant {
-        let r = self.router.poll_timeout().map_or(u64::MAX, |t| t.0);
-        let mut t = Instant::from_micros(r);
-        if let Some(c) = self.changed_at {
-            t = t.min((c + self.interval * 2).max(self.next_announce));
-        }
-        if let Some(s) = self.next_service_announce {
-            t = t.min(s);
-        }
-        t
+        Instant::from_micros(self.router.poll_timeout().map_or(u64::MAX, |t| t.0))
     }
 
     pub(crate) fn beacon_entries(&self, beacon: &mut BeaconRepr) {
@@ -268,7 +281,7 @@ impl<const P: usize> TreeState<P> {
     }
 }
 
-/// A service provider found by [`Node::find_service`].
+/// A service provider found by [`crate::Node::find_service`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceProvider {
     /// The providing node.
@@ -371,7 +384,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     /// Announce that `app` provides service `name` (1..=32 bytes) here: published by gossip now
-    /// and every 300 s; other nodes find it with [`Node::find_service`].
+    /// and every 300 s; other nodes find it with [`crate::Node::find_service`].
     pub fn announce_service(
         &mut self,
         now: Instant,
@@ -391,7 +404,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             .push((app, s))
             .map_err(|_| SendError::AppTable)?;
         t.next_service_announce = Some(now);
-        self.tree_tick(now);
+        self.announce_services(now);
         Ok(())
     }
 
@@ -415,10 +428,55 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         })
     }
 
+    /// Start a trace route to `dest` (tree mode): a probe routed like data, on which every
+    /// forwarding node and the destination record a hop (short id, RSSI and link quality of the
+    /// link it arrived on); the reply brings them back as [`crate::Event::TraceDone`], and
+    /// [`crate::Node::trace_hops`] returns them. One trace at a time: a new one replaces the last.
+    pub fn trace(&mut self, now: Instant, dest: NodeId) -> Result<u16, SendError> {
+        if dest == self.id {
+            return Err(SendError::BadDestination);
+        }
+        let route = self.route_to(&dest).ok_or(SendError::BadDestination)?;
+        let Some(t) = self.tree_mut() else {
+            return Err(SendError::BadDestination);
+        };
+        let probe = t.next_probe;
+        t.next_probe = t.next_probe.wrapping_add(1);
+        t.probe = Some((probe, now));
+        let body = Body::Trace(TraceRepr::new(probe, false));
+        let mut buf = [0u8; M];
+        let len = self
+            .emit_to(&mut buf, dest, &route, body, Flags::default())
+            .ok_or(SendError::TooLarge)?;
+        if self.push_frame(route.link, route.to, &buf[..len], true) {
+            Ok(probe)
+        } else {
+            Err(SendError::Busy)
+        }
+    }
+
+    /// The hops of the last completed trace with id `probe` (forwarding nodes, then the
+    /// destination).
+    pub fn trace_hops(&self, probe: u16) -> Option<&[Hop]> {
+        self.tree()?
+            .last_trace
+            .as_ref()
+            .filter(|r| r.probe == probe)
+            .map(TraceRepr::hops)
+    }
+
     // ----- hooks -------------------------------------------------------------------------
 
+    /// Tree-mode timers, on the router's tick (twice per beacon interval), so the many calls
+    /// of `handle_timeout` between ticks cost nothing.
     pub(super) fn tree_tick(&mut self, now: Instant) {
         let rnow = ri(now);
+        let due = self
+            .tree()
+            .is_some_and(|t| t.router.poll_timeout().is_some_and(|d| d <= rnow));
+        if !due {
+            return;
+        }
         // Neighbours that left the peer table (down or evicted) are lost to the router.
         for i in 0..P {
             let RoutingState::Tree(t) = &mut self.rt else {
@@ -433,12 +491,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
         }
         let Some(t) = self.tree_mut() else { return };
-        if t.router.poll_timeout().is_some_and(|d| d <= rnow) {
-            t.router.handle_timeout(rnow);
-        }
+        t.router.handle_timeout(rnow);
         self.drain_router(now);
         self.announce_position(now);
         self.announce_services(now);
+        self.request_positions(now);
     }
 
     pub(super) fn tree_on_beacon(&mut self, now: Instant, b: &BeaconRepr) {
@@ -485,6 +542,14 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                                 t.names.learn_all(rnow, node, &coords);
                             }
                         }
+                        POSITION_REQUEST_TOPIC => {
+                            if p == id.0 {
+                                // Answer as far as the request travelled, plus one.
+                                let travelled = t.gossip.hop_limit.saturating_sub(g.hops_left) + 1;
+                                let hops = (travelled + 1).min(hyphae_wire::gossip::MAX_HOPS);
+                                self.publish_position(now, hops);
+                            }
+                        }
                         SERVICE_TOPIC => {
                             if let Ok(s) = ServiceRepr::parse(&ServicePacket::new_unchecked(p)) {
                                 t.services.on_announcement(rnow, &s);
@@ -503,6 +568,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                         self.rstats.gossip_sent += 1;
                     }
                 }
+                true
+            }
+            Body::Trace(probe) => {
+                self.on_trace(now, from, probe);
                 true
             }
             Body::Service(s) => {
@@ -628,7 +697,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let (hdr, error) = out;
         let mut buf = [0u8; M];
         let throttle = self.congested();
-        let Some(len) = reemit(frame, &hdr, error, throttle, &mut buf) else {
+        // A trace probe going forward gets this node's hop record.
+        let mut body_buf = [0u8; hyphae_wire::trace::HEADER_LEN + 8 * hyphae_wire::trace::MAX_HOPS];
+        let mut body = frame.body;
+        if let Ok(Body::Trace(mut probe)) = frame.body()
+            && !probe.reply
+            && !error
+            && probe.push(self.hop_record(&from, self.rx_meta)).is_ok()
+            && let Ok(n) = Body::Trace(probe).emit(&mut body_buf)
+        {
+            body = &body_buf[..n];
+        }
+        let Some(len) = reemit(frame, &hdr, body, error, throttle, &mut buf) else {
             self.counters.drop(DropReason::TooLarge);
             return Inbound::Done;
         };
@@ -644,6 +724,59 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
         let _ = id;
         Inbound::Done
+    }
+
+    /// A trace probe for this node (answer it) or a reply to our probe (report it).
+    fn on_trace(&mut self, now: Instant, origin: NodeId, probe: &TraceRepr) {
+        if probe.reply {
+            let Some(t) = self.tree_mut() else { return };
+            let Some((id, sent)) = t.probe.filter(|(id, _)| *id == probe.probe) else {
+                self.counters.drop(DropReason::Stale);
+                return;
+            };
+            t.probe = None;
+            t.last_trace = Some(*probe);
+            self.push(crate::event::Event::TraceDone {
+                probe: id,
+                hops: probe.hops().len() as u8,
+                rtt: now.saturating_since(sent),
+            });
+            return;
+        }
+        let mut reply = hyphae_routing::trace::reply(probe);
+        let _ = reply.push(self.hop_record(&origin, self.rx_meta));
+        let Some(route) = self.route_to(&origin) else {
+            self.counters.drop(DropReason::NoRoute);
+            return;
+        };
+        let mut buf = [0u8; M];
+        if let Some(len) = self.emit_to(
+            &mut buf,
+            origin,
+            &route,
+            Body::Trace(reply),
+            Flags::default(),
+        ) {
+            self.push_frame(route.link, route.to, &buf[..len], true);
+        }
+    }
+
+    /// This node's hop record for a frame that arrived from neighbour `from` with `meta`.
+    fn hop_record(&self, from: &NodeId, meta: RxMeta) -> Hop {
+        let rssi = meta
+            .rssi
+            .or_else(|| self.peers.get(from).and_then(|p| p.rssi))
+            .map_or(0, |r| r.clamp(-128, 127) as i8);
+        let quality = self
+            .peers
+            .get(from)
+            .map_or(0, |p| 255 - p.loss_256.min(255) as u8);
+        Hop {
+            node: self.id.short(),
+            rssi,
+            quality,
+            latency_ms: 0,
+        }
     }
 
     /// One of our own frames came back: avoid that neighbour for the destination and fail the
@@ -795,21 +928,75 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         if !(settled || refresh) {
             return;
         }
+        t.announced = pos;
+        t.changed_at = None;
+        t.next_announce = now + t.interval * 5;
+        let hops = t.gossip.hop_limit;
+        let _ = id;
+        self.publish_position(now, hops);
+    }
+
+    /// Flood this node's position (topic [`POSITION_TOPIC`]) within `hops`.
+    fn publish_position(&mut self, now: Instant, hops: u8) {
+        let id = self.id;
+        let Some(t) = self.tree_mut() else { return };
+        let pos = t.position();
+        if pos.iter().all(Option::is_none) {
+            return;
+        }
         let mut payload = [0u8; 200];
         let Some(n) = encode_position(id, &pos[..t.router.tree_count()], &mut payload) else {
             return;
         };
-        t.announced = pos;
-        t.changed_at = None;
-        t.next_announce = now + t.interval * 5;
         let mut buf = [0u8; M];
-        let Ok(msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n]) else {
+        let Ok(mut msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n]) else {
             return;
         };
+        msg.hops_left = hops.clamp(1, hyphae_wire::gossip::MAX_HOPS);
         if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
             && self.push_broadcast(&buf[..len], true)
         {
             self.rstats.gossip_sent += 1;
+        }
+    }
+
+    /// Ask for the position of destinations that transfers wait for (at most once per
+    /// [`REQUEST_GAP`] per destination).
+    fn request_positions(&mut self, now: Instant) {
+        for i in 0..self.outbound.len() {
+            let t = &self.outbound[i];
+            if t.state != super::transfer::OutState::WaitRoute {
+                continue;
+            }
+            let Some(dest) = t.dest else { continue };
+            if self.route_to(&dest).is_some() {
+                continue;
+            }
+            let Some(st) = self.tree_mut() else { return };
+            if st.announce_hops == 0
+                || st
+                    .requested
+                    .iter()
+                    .flatten()
+                    .any(|(d, at)| *d == dest && now < *at + REQUEST_GAP)
+            {
+                continue;
+            }
+            let slot = st
+                .requested
+                .iter()
+                .position(|e| e.is_none_or(|(_, at)| now >= at + REQUEST_GAP))
+                .unwrap_or(0);
+            st.requested[slot] = Some((dest, now));
+            let mut buf = [0u8; M];
+            let Ok(msg) = st.gossip.publish(ri(now), POSITION_REQUEST_TOPIC, &dest.0) else {
+                continue;
+            };
+            if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
+                && self.push_broadcast(&buf[..len], true)
+            {
+                self.rstats.gossip_sent += 1;
+            }
         }
     }
 
@@ -881,11 +1068,12 @@ fn frame_key(src: &NodeId, frame: &Frame<'_>) -> u32 {
     h
 }
 
-/// Re-emit a received frame with routing header `hdr` (body bytes unchanged), the error flag
+/// Re-emit a received frame with routing header `hdr` and body bytes `body`, the error flag
 /// set or cleared, and the throttle flag set when `throttle`. Insecure frames only.
 fn reemit(
     frame: &Frame<'_>,
     hdr: &RoutingRepr,
+    body: &[u8],
     error: bool,
     throttle: bool,
     buf: &mut [u8],
@@ -895,7 +1083,7 @@ fn reemit(
     }
     let hl = hyphae_wire::header::HEADER_LEN;
     let rl = hdr.buffer_len();
-    let total = hl + rl + frame.body.len();
+    let total = hl + rl + body.len();
     let out = buf.get_mut(..total)?;
     let mut h = frame.header;
     h.flags = h.flags.with_error(error);
@@ -910,6 +1098,110 @@ fn reemit(
         &mut out[hl..hl + rl],
     ))
     .ok()?;
-    out[hl + rl..].copy_from_slice(frame.body);
+    out[hl + rl..].copy_from_slice(body);
     Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyphae_wire::{FragmentRepr, SingleRepr};
+
+    fn routed(body: Body<'_>, buf: &mut [u8]) -> usize {
+        let frame = FrameRepr {
+            flags: Flags::default().with_ack_requested(true),
+            security: None,
+            routing: Some(RoutingRepr {
+                hop_limit: 9,
+                tree: 1,
+                epoch: 77,
+                dst: Address::Coords(Coords::new(&[1, 2, 3]).unwrap()),
+                src: Address::Node(NodeId([5; 8])),
+            }),
+            body,
+        };
+        frame.emit(buf).unwrap()
+    }
+
+    #[test]
+    fn keys_tell_fragments_and_kinds_apart() {
+        let app = AppId::new(0x1234).unwrap();
+        let src = NodeId([5; 8]);
+        let (mut a, mut b, mut c) = ([0u8; 64], [0u8; 64], [0u8; 64]);
+        let la = routed(
+            Body::Fragment(FragmentRepr {
+                transfer: 3,
+                index: 0,
+                last: 4,
+                data: b"xy",
+            }),
+            &mut a,
+        );
+        let lb = routed(
+            Body::Fragment(FragmentRepr {
+                transfer: 3,
+                index: 1,
+                last: 4,
+                data: b"xy",
+            }),
+            &mut b,
+        );
+        let lc = routed(
+            Body::Single(SingleRepr {
+                transfer: 3,
+                app,
+                payload: b"xy",
+            }),
+            &mut c,
+        );
+        let fa = Frame::parse(&a[..la]).unwrap();
+        let fb = Frame::parse(&b[..lb]).unwrap();
+        let fc = Frame::parse(&c[..lc]).unwrap();
+        let keys = [
+            frame_key(&src, &fa),
+            frame_key(&src, &fb),
+            frame_key(&src, &fc),
+        ];
+        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
+        assert_eq!(frame_key(&src, &fa), keys[0]);
+        assert_ne!(frame_key(&NodeId([6; 8]), &fa), keys[0]);
+        assert_eq!(data_transfer(&fc), Some(3));
+    }
+
+    #[test]
+    fn reemit_rewrites_the_header_and_keeps_the_body() {
+        let app = AppId::new(0x1234).unwrap();
+        let mut a = [0u8; 64];
+        let la = routed(
+            Body::Single(SingleRepr {
+                transfer: 3,
+                app,
+                payload: b"hello",
+            }),
+            &mut a,
+        );
+        let f = Frame::parse(&a[..la]).unwrap();
+        let hdr = RoutingRepr {
+            hop_limit: 8,
+            tree: 2,
+            epoch: 5,
+            dst: Address::Coords(Coords::new(&[4, 20, 1, 1, 1]).unwrap()),
+            src: Address::Node(NodeId([5; 8])),
+        };
+        let mut out = [0u8; 64];
+        let n = reemit(&f, &hdr, f.body, true, true, &mut out).unwrap();
+        let back = FrameRepr::parse(&out[..n]).unwrap();
+        assert_eq!(back.routing, Some(hdr));
+        assert!(back.flags.error() && back.flags.throttle() && back.flags.ack_requested());
+        assert_eq!(
+            back.body,
+            Body::Single(SingleRepr {
+                transfer: 3,
+                app,
+                payload: b"hello",
+            })
+        );
+        // Too small a buffer: refused, no panic.
+        assert!(reemit(&f, &hdr, f.body, false, false, &mut out[..10]).is_none());
+    }
 }

@@ -65,6 +65,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.counters.bytes_out += len as u64;
         if control {
             self.counters.control_bytes_out += len as u64;
+            self.counters.control_frames_out += 1;
         }
     }
 

@@ -20,7 +20,7 @@ use hyphae_core::{
 };
 
 /// The node type the harness drives: room for one 64 KiB blob each way.
-pub type TNode = Node<8, 8, 69_632, 69_632, 250>;
+pub type TNode = Node<16, 8, 69_632, 69_632, 250>;
 
 /// Channel impairments, as probabilities per frame and receiver.
 #[derive(Debug, Clone, Copy)]
