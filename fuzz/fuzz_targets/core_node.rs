@@ -14,7 +14,7 @@ use hyphae_wire::{BeaconRepr, Frame};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut node = SimNode::new(Config::default(), NodeId([2; 8]), 7);
+    let mut node = SimNode::new(Config { insecure: true, ..Config::default() }, NodeId([2; 8]), 7);
     let Some(link) = node.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)) else {
         return;
     };

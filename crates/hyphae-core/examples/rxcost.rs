@@ -19,8 +19,22 @@ fn measured_rx(node: &mut McuNode, now: Instant, link: LinkId, from: LinkAddr, b
 fn main() {
     println!("size_of::<McuNode>() = {} bytes", size_of::<McuNode>());
     println!("size_of::<SimNode>() = {} bytes", size_of::<SimNode>());
-    let mut a = Box::new(McuNode::new(Config::default(), NodeId([1; 8]), 1));
-    let mut b = Box::new(McuNode::new(Config::default(), NodeId([2; 8]), 2));
+    let mut a = Box::new(McuNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        NodeId([1; 8]),
+        1,
+    ));
+    let mut b = Box::new(McuNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        NodeId([2; 8]),
+        2,
+    ));
     let la = a.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).unwrap();
     let lb = b.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).unwrap();
     let app = a.register_app("bulk").unwrap();

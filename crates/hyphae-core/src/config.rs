@@ -66,6 +66,10 @@ pub struct Config {
     pub broadcast_repeats: u8,
     /// How frames reach nodes that are not neighbours (`docs/spec/routing.md` §13).
     pub routing: Routing,
+    /// Send and accept unauthenticated frames when no security context is installed. `false`
+    /// (the default) is secure by default: a node without [`crate::Node::set_security`] sends
+    /// nothing and drops every frame. For lab use and transport-only tests.
+    pub insecure: bool,
 }
 
 /// The routing mode: how a node reaches a destination that is not a neighbour. Static routes
@@ -154,6 +158,7 @@ impl Config {
         link_retries: 3,
         broadcast_repeats: 1,
         routing: Routing::TREE,
+        insecure: false,
     };
 }
 

@@ -119,6 +119,10 @@ pub enum Event {
     },
     /// Nothing to do until this instant: the shell may put the radio to sleep.
     MaySleepUntil(Instant),
+    /// Security: store this frame-counter reservation durably, then call
+    /// [`crate::Node::counter_persisted`]; until then the node seals nothing beyond the last
+    /// confirmed reservation (`security` module).
+    CounterReserve(u64),
     /// A gossip message on a subscribed topic (tree mode); fetch it with `take_delivery`.
     Gossip {
         /// Handle for [`crate::Node::take_delivery`].
@@ -171,11 +175,16 @@ pub enum DropReason {
     QueueFull,
     /// An ack or notice for a transfer this node does not have.
     Stale,
+    /// A frame that did not authenticate (outsider, tampered, wrong network), or an insecure
+    /// frame at a secure node, or any frame at a node with neither security nor `insecure`.
+    Unauthenticated,
+    /// A frame whose sender already used its counter (a replay).
+    Replayed,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 15;
     /// Every reason, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
         Self::Malformed,
@@ -191,6 +200,8 @@ impl DropReason {
         Self::Unsupported,
         Self::QueueFull,
         Self::Stale,
+        Self::Unauthenticated,
+        Self::Replayed,
     ];
 
     /// A stable snake_case name for metrics.
@@ -209,6 +220,8 @@ impl DropReason {
             Self::Unsupported => "unsupported",
             Self::QueueFull => "queue_full",
             Self::Stale => "stale",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Replayed => "replayed",
         }
     }
 }
@@ -256,6 +269,9 @@ pub struct Counters {
     pub link_failures: u64,
     /// Completed transfers forgotten by the duplicate filter before `dedup_window` ended.
     pub dedup_evictions: u64,
+    /// Frames not sent because they could not be sealed (no counter reservation confirmed
+    /// yet, counter space exhausted, or no security context at a secure-by-default node).
+    pub seal_failures: u64,
 }
 
 impl Counters {
@@ -281,6 +297,7 @@ impl Counters {
             link_retries: 0,
             link_failures: 0,
             dedup_evictions: 0,
+            seal_failures: 0,
         }
     }
     /// The count for one drop reason.

@@ -10,6 +10,7 @@ pub mod links;
 pub mod node;
 pub mod peers;
 mod rng;
+pub mod security;
 pub mod time;
 
 pub use config::{Config, Metric, Routing};

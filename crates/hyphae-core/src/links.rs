@@ -99,6 +99,19 @@ impl Link {
         }
     }
 
+    /// Charge `extra` bytes more for the frame just charged (the security overhead added after
+    /// the frame was sized).
+    pub(crate) fn charge_extra(&mut self, now: Instant, extra: usize) {
+        let t = (extra as u64 * 8 * 1_000_000) / u64::from(self.info.bitrate.max(1));
+        self.airtime_used_us = self.airtime_used_us.saturating_add(t);
+        if !Self::unlimited(&self.info) {
+            self.refill(now);
+            self.credit_us = self
+                .credit_us
+                .saturating_sub(i64::try_from(t).unwrap_or(i64::MAX));
+        }
+    }
+
     /// Least time between two beacons of `len` bytes so that beacons use at most a tenth of the
     /// link's duty-cycle budget (zero on an unlimited link).
     pub(crate) fn beacon_gap(&self, len: usize) -> Duration {

@@ -108,7 +108,14 @@ fn receiver_answers_too_large_and_busy() {
 
 #[test]
 fn local_admission_errors() {
-    let mut n = SimNode::new(Config::default(), NodeId([1; 8]), 1);
+    let mut n = SimNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        NodeId([1; 8]),
+        1,
+    );
     n.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).unwrap();
     let app = n.register_app("x").unwrap();
     assert_eq!(n.register_app("x"), Err(SendError::AppTable));
@@ -137,7 +144,14 @@ fn local_admission_errors() {
 
 #[test]
 fn app_timers_fire_in_order() {
-    let mut n = SimNode::new(Config::default(), NodeId([1; 8]), 1);
+    let mut n = SimNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        NodeId([1; 8]),
+        1,
+    );
     let app = n.register_app("timer").unwrap();
     n.set_timer(app, Instant::from_millis(30), 2).unwrap();
     n.set_timer(app, Instant::from_millis(10), 1).unwrap();
@@ -164,7 +178,14 @@ fn app_timers_fire_in_order() {
 #[test]
 fn full_peer_table_evicts_least_recently_seen_and_reports_it() {
     // SimNode holds 16 peers; beacons from 17 nodes.
-    let mut n = SimNode::new(Config::default(), NodeId([0; 8]), 1);
+    let mut n = SimNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        NodeId([0; 8]),
+        1,
+    );
     let link = n.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).unwrap();
     let mut buf = [0u8; 250];
     for k in 1..=17u8 {
@@ -209,7 +230,14 @@ fn full_peer_table_evicts_least_recently_seen_and_reports_it() {
 
 #[test]
 fn garbage_is_counted_never_panics() {
-    let mut n = SimNode::new(Config::default(), NodeId([0; 8]), 1);
+    let mut n = SimNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        NodeId([0; 8]),
+        1,
+    );
     let link = n.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).unwrap();
     for len in 0..64usize {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + len) as u8).collect();
@@ -306,7 +334,14 @@ fn fair_queueing_interleaves_applications() {
 
 #[test]
 fn duty_cycle_budget_spaces_lora_frames() {
-    let mut n = SimNode::new(Config::default(), NodeId([1; 8]), 1);
+    let mut n = SimNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        NodeId([1; 8]),
+        1,
+    );
     let mut info = LinkInfo::for_kind(LinkKind::LoraRylr998);
     info.duty_cycle_window = Duration::from_secs(100);
     let link = n.add_link(info).unwrap();
@@ -407,6 +442,7 @@ fn lora_peers_stay_up_between_sparse_beacons() {
     // add to the airtime measured below.
     let config = Config {
         routing: hyphae_core::Routing::Static,
+        insecure: true,
         ..Config::default()
     };
     let mut a = SimNode::new(config, NodeId([1; 8]), 1);
@@ -453,7 +489,14 @@ fn lora_peers_stay_up_between_sparse_beacons() {
 #[test]
 fn a_node_can_live_in_a_static() {
     use std::sync::Mutex;
-    static NODE: Mutex<SimNode> = Mutex::new(SimNode::new(Config::DEFAULT, NodeId([7; 8]), 1));
+    static NODE: Mutex<SimNode> = Mutex::new(SimNode::new(
+        Config {
+            insecure: true,
+            ..Config::DEFAULT
+        },
+        NodeId([7; 8]),
+        1,
+    ));
     let mut n = NODE.lock().unwrap();
     assert_eq!(n.id(), NodeId([7; 8]));
     assert!(n.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).is_some());

@@ -23,7 +23,14 @@ fn peer_addr() -> LinkAddr {
 
 /// A node that knows `PEER` (one beacon heard at t = 0) and runs application "files".
 fn node_with_peer() -> (SimNode, LinkId, AppId) {
-    let mut n = SimNode::new(Config::default(), ME, 5);
+    let mut n = SimNode::new(
+        Config {
+            insecure: true,
+            ..Config::default()
+        },
+        ME,
+        5,
+    );
     let link = n.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)).unwrap();
     let app = n.register_app("files").unwrap();
     beacon(&mut n, link, Instant::ZERO);

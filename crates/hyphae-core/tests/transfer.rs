@@ -135,6 +135,7 @@ fn host_nodes_carry_a_large_blob_over_udp() {
     let run = || {
         let cfg = Config {
             max_transfer: 400_000,
+            insecure: true,
             ..Config::default()
         };
         let mut a = Box::new(HostNode::new(cfg, NodeId([1; 8]), 1));

@@ -143,6 +143,14 @@ pub struct Report {
     pub failed_by_reason: BTreeMap<String, u64>,
     /// Nodes crashed during the run.
     pub crashes: u64,
+    /// Whether frames were sealed and checked.
+    pub security: bool,
+    /// Nodes provisioned for another network.
+    pub outsiders: usize,
+    /// Frames dropped by the nodes, by reason (`hyphae_core::DropReason` names), summed.
+    pub drops: BTreeMap<String, u64>,
+    /// Frames nodes could not seal (no confirmed counter reservation, or no security).
+    pub seal_failures: u64,
     /// Mass-failure figures, when the scenario crashes nodes.
     pub failure: Option<FailureReport>,
     /// Bulk: mean goodput of delivered blobs, bit/s.
@@ -387,6 +395,25 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 .count() as u64,
             failed_by_reason: self.traffic.fail_reasons.clone(),
             crashes: st.crashes,
+            security: sc.security,
+            outsiders: self.outsider.iter().filter(|o| **o).count(),
+            drops: {
+                let mut m = BTreeMap::new();
+                for s in &self.slots {
+                    for r in hyphae_core::DropReason::ALL {
+                        let c = s.node.counters().drop_count(r);
+                        if c > 0 {
+                            *m.entry(r.name().to_string()).or_default() += c;
+                        }
+                    }
+                }
+                m
+            },
+            seal_failures: self
+                .slots
+                .iter()
+                .map(|s| s.node.counters().seal_failures)
+                .sum(),
             failure: self.failure_figures(),
             goodput_bps: bulk.map(|b| r6(b.0)),
             goodput_limit_bps: bulk.map(|b| r6(b.1)),

@@ -101,6 +101,12 @@ pub struct Scenario {
     pub announce_hops: u8,
     /// Hop limit of the flooding router (Meshtastic's default is 7).
     pub flood_hop_limit: u8,
+    /// Frame security on (the default): every node gets an identity, a credential and the
+    /// network key; every frame is sealed and checked.
+    pub security: bool,
+    /// Nodes provisioned for *another* network (outsiders with their own key and admin),
+    /// placed at random: they beacon and send like the others, and must be heard by no one.
+    pub outsiders: usize,
     /// Seconds between neighbour beacons.
     pub beacon_interval: f64,
     /// Link-layer retries on a failed unicast (ESP-NOW send callback).
@@ -306,6 +312,8 @@ impl Default for Scenario {
             names: "gossip".into(),
             announce_hops: 6,
             flood_hop_limit: 7,
+            security: true,
+            outsiders: 0,
             beacon_interval: 2.0,
             link_retries: 3,
             peers: 32,

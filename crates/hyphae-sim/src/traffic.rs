@@ -7,7 +7,7 @@ use hyphae_core::event::Delivery;
 use hyphae_core::{FailReason, Instant};
 
 use crate::scenario::{Action, Traffic as Gen};
-use crate::world::{Ev, World, node_id};
+use crate::world::{Ev, World};
 
 /// Where a message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,12 +198,22 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 per_node_per_min,
                 size,
             } => {
-                if self.slots[i].alive {
-                    let mut dst = self.traffic_rng.below(n as u64 - 1) as usize;
-                    if dst >= i {
-                        dst += 1;
+                if self.slots[i].alive && !self.outsider[i] {
+                    // A uniformly random other node of the network (outsiders are not in it).
+                    let mut dst = None;
+                    for _ in 0..64 {
+                        let mut d = self.traffic_rng.below(n as u64 - 1) as usize;
+                        if d >= i {
+                            d += 1;
+                        }
+                        if !self.outsider[d] {
+                            dst = Some(d);
+                            break;
+                        }
                     }
-                    self.send_msg(g, i, dst, size.unwrap_or(self.sc.size));
+                    if let Some(dst) = dst {
+                        self.send_msg(g, i, dst, size.unwrap_or(self.sc.size));
+                    }
                 }
                 let d = self.exp_gap(per_node_per_min).max(1);
                 self.schedule(
@@ -222,7 +232,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     .and_then(|v| v.get(i))
                     .copied()
                     .unwrap_or(u32::MAX);
-                if self.slots[i].alive && dst != u32::MAX {
+                if self.slots[i].alive && !self.outsider[i] && dst != u32::MAX {
                     self.send_msg(g, i, dst as usize, size.unwrap_or(self.sc.size));
                 }
                 let d = ((interval * 1e6) as u64).max(1);
@@ -266,14 +276,14 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             for (a, b) in [(src, dst), (dst, src)] {
                 let pos = self.slots[b].node.position();
                 if pos.iter().any(Option::is_some) {
-                    self.slots[a].node.learn_position(now, node_id(b), &pos);
+                    self.slots[a].node.learn_position(now, self.ids[b], &pos);
                 }
             }
         }
         let data = payload(id, size);
         let now = Instant::from_micros(self.now);
         let app = self.app;
-        match self.slots[src].node.send(now, app, node_id(dst), &data) {
+        match self.slots[src].node.send(now, app, self.ids[dst], &data) {
             Ok(sid) => {
                 self.traffic.by_send.insert((src as u32, sid.0), id);
                 self.traffic.msgs.push(msg);
@@ -347,8 +357,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     fn add_route(&mut self, at: usize, dest: usize, via: usize) {
+        let (d, v) = (self.ids[dest], self.ids[via]);
         let s = &mut self.slots[at];
-        let d = node_id(dest);
         if let Some(pos) = s.routes.iter().position(|x| *x == d) {
             s.routes.remove(pos);
         } else if s.routes.len() >= hyphae_core::node::STATIC_ROUTES
@@ -357,7 +367,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             s.node.remove_route(&old);
         }
         s.routes.push_back(d);
-        s.node.set_route(d, node_id(via));
+        s.node.set_route(d, v);
     }
 
     pub(crate) fn on_delivered(&mut self, at: usize, d: &Delivery, bytes: &[u8]) {

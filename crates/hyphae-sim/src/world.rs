@@ -10,6 +10,8 @@ use hyphae_core::{
     AppId, Config, Event, Instant, LinkAddr, LinkEvent, LinkId, Node, NodeId, RxMeta,
 };
 
+use hyphae_core::security::Provisioner;
+
 use crate::radio::{PathLoss, Radio};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
@@ -24,6 +26,16 @@ pub fn node_id(i: usize) -> NodeId {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     NodeId((z ^ (z >> 31)).to_be_bytes())
+}
+
+/// 32 seed bytes for `(scenario seed, purpose, index)`.
+fn seed32(seed: u64, purpose: u64, i: u64) -> [u8; 32] {
+    let mut r = Rng::new(seed ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d), 100 + purpose);
+    let mut out = [0u8; 32];
+    for c in out.chunks_mut(8) {
+        c.copy_from_slice(&r.next_u64().to_le_bytes());
+    }
+    out
 }
 
 /// The simulated link address (6 bytes, MAC-like) of index `i`.
@@ -131,6 +143,8 @@ pub(crate) struct Slot<
     mac_fails: u32,
     /// Static routes the simulator installed (oldest first).
     pub(crate) routes: VecDeque<NodeId>,
+    /// The counter reservation this node's shell stored last (survives crashes).
+    pub(crate) stored: Option<u64>,
 }
 
 /// A snapshot of which nodes and links work (one per change).
@@ -153,6 +167,12 @@ pub(crate) struct World<
     pub(crate) graph: Graph,
     /// Per node: nodes in carrier-sense / interference range without a link.
     far: Vec<Vec<u32>>,
+    /// Node ids (from the nodes' identities when secure).
+    pub(crate) ids: Vec<NodeId>,
+    /// Nodes provisioned for another network (outsiders).
+    pub(crate) outsider: Vec<bool>,
+    /// The network's and the outsiders' provisioning.
+    net: Option<(Provisioner, Provisioner)>,
     pub(crate) config: Config,
     pub(crate) app: AppId,
     pub(crate) slots: Vec<Slot<P, T, IN, OUT, M>>,
@@ -190,7 +210,22 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         } else {
             vec![Vec::new(); n]
         };
+        let net = sc.security.then(|| {
+            (
+                Provisioner::new(&seed32(sc.seed, 1, 0), b"hyphae-sim", seed32(sc.seed, 2, 0)),
+                Provisioner::new(&seed32(sc.seed, 3, 0), b"hyphae-sim", seed32(sc.seed, 4, 0)),
+            )
+        });
+        let mut outsider = vec![false; n];
+        let mut pick = Rng::new(sc.seed, 7);
+        let want = sc.outsiders.min(n.saturating_sub(2));
+        while outsider.iter().filter(|o| **o).count() < want {
+            outsider[pick.below(n as u64) as usize] = true;
+        }
         let mut w = Self {
+            ids: (0..n).map(node_id).collect(),
+            outsider,
+            net,
             far,
             radio,
             config,
@@ -214,7 +249,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             sc,
         };
         for i in 0..n {
-            let slot = w.fresh_slot(i, 0);
+            let slot = w.fresh_slot(i, 0, None);
             w.slots.push(slot);
         }
         w.snapshot_topology();
@@ -224,10 +259,20 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         w
     }
 
-    fn fresh_slot(&mut self, i: usize, epoch: u32) -> Slot<P, T, IN, OUT, M> {
+    fn fresh_slot(&mut self, i: usize, epoch: u32, stored: Option<u64>) -> Slot<P, T, IN, OUT, M> {
+        let security = self.net.as_ref().and_then(|(net, evil)| {
+            let p = if self.outsider[i] { evil } else { net };
+            p.node_resumed(&seed32(self.sc.seed, 5, i as u64), stored)
+                .ok()
+        });
+        if let Some((id, _)) = &security {
+            self.ids[i] = *id;
+        }
+        let mut config = self.config;
+        config.insecure = security.is_none();
         let mut node = Box::new(Node::new(
-            self.config,
-            node_id(i),
+            config,
+            self.ids[i],
             self.sc
                 .seed
                 .wrapping_mul(0x9e37_79b9)
@@ -236,6 +281,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let link = node.add_link(self.radio.link_info()).unwrap_or(LinkId(0));
         if let Ok(app) = node.register_app(crate::APP_NAME) {
             self.app = app;
+        }
+        if let Some((_, sec)) = security {
+            // Cannot fail: the node was created with the identity's id.
+            let _ = node.set_security(sec);
         }
         Slot {
             node,
@@ -253,6 +302,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             airtime_us: 0,
             mac_fails: 0,
             routes: VecDeque::new(),
+            stored,
         }
     }
 
@@ -281,7 +331,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     /// Record the current alive set and cuts as a new topology version.
     pub(crate) fn snapshot_topology(&mut self) {
-        let alive: Vec<bool> = self.slots.iter().map(|s| s.alive).collect();
+        // Outsiders relay nothing for the network: they count as absent.
+        let alive: Vec<bool> = self
+            .slots
+            .iter()
+            .zip(&self.outsider)
+            .map(|(s, o)| s.alive && !o)
+            .collect();
         let cuts = self.cuts.clone();
         let comp = {
             let g = self.graph.clone_filtered(&cuts);
@@ -358,6 +414,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 }
                 Event::SendDone { id, .. } => self.on_send_done(i, id.0, None),
                 Event::SendFailed { id, reason, .. } => self.on_send_done(i, id.0, Some(reason)),
+                Event::CounterReserve(r) => {
+                    // The shell stores the reservation (it survives a crash), then confirms.
+                    self.slots[i].stored = Some(r);
+                    self.slots[i].node.counter_persisted(r);
+                }
                 _ => {}
             }
         }
@@ -716,7 +777,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
         let epoch = self.slots[i].epoch.wrapping_add(1);
         let generator = self.slots[i].timer_gen;
-        let mut slot = self.fresh_slot(i, epoch);
+        let stored = self.slots[i].stored;
+        let mut slot = self.fresh_slot(i, epoch, stored);
         slot.timer_gen = generator;
         self.slots[i] = slot;
         self.boot(i);

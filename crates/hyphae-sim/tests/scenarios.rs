@@ -263,3 +263,44 @@ fn edge_list_file_topology() {
     assert_eq!(r.delivery_ratio, 1.0, "{r:#?}");
     assert!(r.mean_shortest_hops > 1.0 && r.mean_shortest_hops <= 4.0);
 }
+
+#[test]
+fn outsiders_are_never_heard_and_honest_traffic_flows() {
+    // Four nodes of a 36-node grid hold another network's key and admin: they beacon, try to
+    // route and send like everyone else. Nobody admits them; every frame they send is dropped
+    // and counted; the network's own messages still arrive.
+    let toml = r#"
+topology = "grid"
+nodes = 36
+outsiders = 4
+duration = 90
+warmup = 10
+cooldown = 30
+[[traffic]]
+kind = "pairs"
+per_node_per_min = 6
+"#;
+    let r = sim(toml, &[]);
+    assert_invariants(&r);
+    assert!(r.security && r.outsiders == 4);
+    assert!(
+        r.drops.get("unauthenticated").copied().unwrap_or(0) > 100,
+        "{:?}",
+        r.drops
+    );
+    assert!(r.delivery_ratio_connected > 0.98, "{r:#?}");
+}
+
+#[test]
+fn security_rejects_bit_flips_that_escape_the_radio() {
+    // Without security a flipped bit can fake an acknowledgement (silent loss) or corrupt a
+    // payload; sealed frames turn every flip into a counted drop.
+    let r = sim(PAIRS, &["corrupt=0.02", "seed=7"]);
+    assert!(r.corrupted_frames > 0);
+    assert_eq!(r.acked_not_delivered, 0, "{r:#?}");
+    assert_eq!(r.corrupt_deliveries, 0, "{r:#?}");
+    assert!(r.drops.get("unauthenticated").copied().unwrap_or(0) > 0);
+    let insecure = sim(PAIRS, &["corrupt=0.02", "seed=7", "security=false"]);
+    assert!(!insecure.security);
+    assert_eq!(insecure.drops.get("unauthenticated"), None);
+}

@@ -254,6 +254,7 @@ mod tests {
     fn weaker_links_rebroadcast_earlier() {
         let config = Config {
             routing: Routing::FLOOD,
+            insecure: true,
             ..Config::default()
         };
         let mut n = SimNode::new(config, NodeId([3; 8]), 1);

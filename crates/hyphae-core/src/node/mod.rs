@@ -4,6 +4,7 @@ mod flood;
 mod route;
 mod routing;
 mod rx;
+mod secure;
 mod transfer;
 mod tree;
 mod tx;
@@ -25,6 +26,7 @@ use route::Route;
 pub use flood::{FLOOD_PENDING, FLOOD_SEEN};
 use routing::RoutingState;
 pub use routing::RoutingStats;
+pub use secure::SetSecurityError;
 pub use transfer::MAX_WINDOW;
 use transfer::{InTransfer, OutState, OutTransfer};
 pub use tree::{
@@ -177,6 +179,10 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     last_now: Instant,
     /// Remaining hop limit of the frame being received (`None`: no routing header).
     rx_hop_limit_left: Option<u8>,
+    /// Frame security (`crate::security`); `None` until the shell installs it.
+    security: Option<crate::security::Security>,
+    /// Link MTUs were reduced by the security overhead.
+    secure_mtu: bool,
     /// Reception metadata of the frame being received.
     rx_meta: RxMeta,
     started: bool,
@@ -239,6 +245,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             sleep_announced: None,
             last_now: Instant::ZERO,
             rx_hop_limit_left: None,
+            security: None,
+            secure_mtu: false,
             rx_meta: RxMeta {
                 rssi: None,
                 snr: None,
@@ -270,6 +278,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return None;
         }
         let id = LinkId(u8::try_from(self.links.len()).ok()?);
+        let mut info = info;
+        if self.secure_mtu {
+            info.mtu = info.mtu.saturating_sub(hyphae_crypto::frame::OVERHEAD);
+        }
         self.links.push(Link::new(info)).ok()?;
         Some(id)
     }
@@ -902,6 +914,16 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         meta: RxMeta,
         bytes: &[u8],
     ) {
-        self.receive(now, link, from, meta, bytes);
+        self.counters.frames_in += 1;
+        self.counters.bytes_in += bytes.len() as u64;
+        if bytes.len() > M {
+            self.counters.drop(crate::event::DropReason::Malformed);
+            return;
+        }
+        let mut plain = [0u8; M];
+        let Some(n) = self.open_in(now, link, &from, bytes, &mut plain) else {
+            return;
+        };
+        self.receive(now, link, from, meta, &plain[..n]);
     }
 }

@@ -28,8 +28,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         meta: RxMeta,
         bytes: &[u8],
     ) {
-        self.counters.frames_in += 1;
-        self.counters.bytes_in += bytes.len() as u64;
         if usize::from(link.0) >= self.links.len() {
             self.counters.drop(DropReason::Unsupported);
             return;

@@ -18,9 +18,20 @@ use crate::time::{Instant, earliest};
 impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
     Node<P, T, IN, OUT, M>
 {
-    /// The next frame to send, written to the front of `buf` (at least the link MTU long).
-    /// Call until it returns `None` after every input and timeout.
+    /// The next frame to send, written to the front of `buf` (at least the link MTU long),
+    /// sealed when the node has a security context (`crate::security`). Call until it returns
+    /// `None` after every input and timeout.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let t = self.poll_transmit_plain(now, buf)?;
+            // A frame that cannot be sealed is dropped (counted); try the next one.
+            if let Some(len) = self.seal_out(now, t.link, buf, t.len) {
+                return Some(Transmit { len, ..t });
+            }
+        }
+    }
+
+    fn poll_transmit_plain(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.handle_timeout(now);
         self.blocked_until = None;
         self.tx_retries = 0;

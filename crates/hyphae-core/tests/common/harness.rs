@@ -149,6 +149,12 @@ pub fn node_id(i: usize) -> NodeId {
 impl World {
     /// `n` nodes, all with `config`, none hearing each other yet.
     pub fn new(n: usize, config: Config, channel: Channel, seed: u64) -> Self {
+        // The transport harness tests the node without frame security (`tests/secure.rs` and
+        // the simulator test it with).
+        let config = Config {
+            insecure: true,
+            ..config
+        };
         let mut nodes = Vec::new();
         for i in 0..n {
             let mut node = Box::new(TNode::new(config, node_id(i), seed.wrapping_add(i as u64)));
@@ -212,6 +218,10 @@ impl World {
 
     /// Replace node `i` with a fresh one using `config` (before `settle`).
     pub fn reconfigure(&mut self, i: usize, config: Config, seed: u64) {
+        let config = Config {
+            insecure: true,
+            ..config
+        };
         let mut node = Box::new(TNode::new(config, node_id(i), seed));
         node.add_link(LinkInfo::for_kind(LinkKind::EspNowV1))
             .unwrap();

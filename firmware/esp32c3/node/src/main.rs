@@ -101,6 +101,9 @@ fn main() -> ! {
     let tsens = TemperatureSensor::new(peripherals.TSENS, Default::default()).ok();
 
     let mut config = Config::default();
+    // Key provisioning into flash (identity, credential, network key) is not built yet: this
+    // firmware runs the lab mode and says so. `hyphae-core::security` is what it will install.
+    config.insecure = true;
     if SLEEPY {
         config.sleepy = true;
         config.capabilities = Capabilities::LEAF;
