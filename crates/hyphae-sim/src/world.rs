@@ -17,10 +17,11 @@ use crate::stats::{FrameClass, Stats};
 use crate::topology::Graph;
 use crate::traffic::Traffic;
 
-/// The simulated node id of index `i`.
+/// The simulated node id of index `i`. The index comes first: routing names roots, gossip
+/// origins and trace hops by the short id (the first 4 bytes), which must differ per node.
 pub fn node_id(i: usize) -> NodeId {
     let b = (i as u32).to_be_bytes();
-    NodeId([0x5e, 0x11, 0, 0, b[0], b[1], b[2], b[3]])
+    NodeId([b[0], b[1], b[2], b[3], 0x5e, 0x11, 0, 0])
 }
 
 /// The simulated link address (6 bytes, MAC-like) of index `i`.
