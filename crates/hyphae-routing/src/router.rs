@@ -378,7 +378,10 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             .beacon_interval
             .times(u64::from(self.cfg.lost_after));
         for slot in 0..N {
-            if self.nbs[slot].is_some_and(|n| now.since(n.last_heard) > lost_after) {
+            if self.nbs[slot]
+                .as_ref()
+                .is_some_and(|n| now.since(n.last_heard) > lost_after)
+            {
                 self.remove(now, slot);
             }
         }
@@ -562,7 +565,9 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     // ----- internals ----------------------------------------------------------------------
 
     pub(crate) fn slot(&self, nb: NeighbourId) -> Option<usize> {
-        self.nbs.iter().position(|n| n.is_some_and(|n| n.id == nb))
+        self.nbs
+            .iter()
+            .position(|n| n.as_ref().is_some_and(|n| n.id == nb))
     }
 
     fn slot_or_insert(&mut self, nb: NeighbourId, node: NodeId, quality: u8) -> Option<usize> {
@@ -583,8 +588,11 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         // Full: replace the weakest neighbour that is neither parent nor child, if weaker.
         let victim = (0..N)
             .filter(|&s| !self.is_structural(s))
-            .min_by_key(|&s| self.nbs[s].map_or(0, |n| n.quality))?;
-        if self.nbs[victim].is_some_and(|n| n.quality >= quality) {
+            .min_by_key(|&s| self.nbs[s].as_ref().map_or(0, |n| n.quality))?;
+        if self.nbs[victim]
+            .as_ref()
+            .is_some_and(|n| n.quality >= quality)
+        {
             return None;
         }
         self.nbs[victim] = Some(fresh);
@@ -596,12 +604,14 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     fn make_room(&mut self, nb: NeighbourId, node: NodeId) -> Option<usize> {
         let victim = (0..N)
             .filter(|&s| !self.is_structural(s))
-            .min_by_key(|&s| self.nbs[s].map_or(0, |n| n.quality))?;
-        let quality = self.nbs[victim].map_or(0, |n| n.quality);
+            .min_by_key(|&s| self.nbs[s].as_ref().map_or(0, |n| n.quality))?;
+        let quality = self.nbs[victim].as_ref().map_or(0, |n| n.quality);
         self.nbs[victim] = Some(Neighbour {
             id: nb,
             node,
-            last_heard: self.nbs[victim].map_or(Instant(0), |n| n.last_heard),
+            last_heard: self.nbs[victim]
+                .as_ref()
+                .map_or(Instant(0), |n| n.last_heard),
             quality,
             trees: [NbTree::default(); K],
         });

@@ -49,6 +49,8 @@ pub const APP_NAME: &str = "hyphae/sim";
 
 /// Node capacities for radios with frames up to 250 bytes and messages up to 8 KiB.
 pub type SmallNode = hyphae_core::Node<32, 4, 16_384, 8_192, 250>;
+/// [`SmallNode`] with a 256-entry peer table, for graphs with hubs (`peers = 256`).
+pub type WideNode = hyphae_core::Node<256, 4, 16_384, 8_192, 250>;
 /// Node capacities for bulk transfers up to 64 KiB and frames up to 1470 bytes.
 pub type LargeNode = hyphae_core::Node<32, 8, 67_584, 67_584, 1470>;
 
@@ -139,6 +141,7 @@ pub fn node_config(sc: &Scenario, max_transfer: usize) -> Config {
         },
         window: sc.window,
         ack_every: sc.ack_every.min(sc.window),
+        pacing: Duration::from_secs_f64(sc.pacing_ms / 1000.0),
         max_transfer,
         // Large random graphs have diameters far beyond the default 16.
         hop_limit: 100,
@@ -196,7 +199,11 @@ pub fn run(sc: &Scenario, opts: &Options) -> Result<Outcome, SimError> {
             "messages of {biggest} bytes: simulated nodes admit at most {LARGE_MAX_MESSAGE}"
         )));
     }
-    if radio.mtu() <= 250 && biggest <= SMALL_MAX_MESSAGE {
+    if radio.mtu() <= 250 && biggest <= SMALL_MAX_MESSAGE && sc.peers > 32 {
+        let w: World<256, 4, 16_384, 8_192, 250> =
+            World::new(sc.clone(), graph, node_config(sc, SMALL_MAX_MESSAGE));
+        Ok(finish(w, opts))
+    } else if radio.mtu() <= 250 && biggest <= SMALL_MAX_MESSAGE {
         let w: World<32, 4, 16_384, 8_192, 250> =
             World::new(sc.clone(), graph, node_config(sc, SMALL_MAX_MESSAGE));
         Ok(finish(w, opts))

@@ -105,8 +105,13 @@ pub struct Scenario {
     pub beacon_interval: f64,
     /// Link-layer retries on a failed unicast (ESP-NOW send callback).
     pub link_retries: u8,
+    /// Peer-table capacity of every node: 32 (an ESP32's `McuNode`) or 256 (for graphs with
+    /// hubs, such as Barabási–Albert; small frames and messages only).
+    pub peers: usize,
     /// Sequencer window in fragments.
     pub window: u16,
+    /// Minimum gap between frames to one peer, milliseconds (the core's pacing; 0 = off).
+    pub pacing_ms: f64,
     /// The sender requests an acknowledgement every this many fragments (at most `window`).
     pub ack_every: u16,
     /// Default payload size in bytes of traffic that names none.
@@ -303,7 +308,9 @@ impl Default for Scenario {
             flood_hop_limit: 7,
             beacon_interval: 2.0,
             link_retries: 3,
+            peers: 32,
             window: 32,
+            pacing_ms: 0.0,
             ack_every: 8,
             size: 32,
             fail_fraction: 0.0,
@@ -432,6 +439,12 @@ impl Scenario {
         }
         if !(self.beacon_interval >= 0.05 && self.beacon_interval <= 3600.0) {
             return bad("beacon_interval", "must be in [0.05, 3600] seconds");
+        }
+        if !(self.pacing_ms >= 0.0 && self.pacing_ms <= 60_000.0) {
+            return bad("pacing_ms", "must be in [0, 60000]");
+        }
+        if !matches!(self.peers, 32 | 256) {
+            return bad("peers", "must be 32 or 256");
         }
         if !(1..=64).contains(&self.ack_every) {
             return bad("ack_every", "must be in 1..=64");

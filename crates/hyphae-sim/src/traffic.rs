@@ -260,10 +260,14 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.install_path(src, dst);
         }
         if self.sc.router == "tree" && self.sc.names == "oracle" && self.slots[dst].alive {
-            let pos = self.slots[dst].node.position();
-            if pos.iter().any(Option::is_some) {
-                let now = Instant::from_micros(self.now);
-                self.slots[src].node.learn_position(now, node_id(dst), &pos);
+            // A perfect directory: each end learns the other's current coordinates (the
+            // destination needs the source's to route its acknowledgements back).
+            let now = Instant::from_micros(self.now);
+            for (a, b) in [(src, dst), (dst, src)] {
+                let pos = self.slots[b].node.position();
+                if pos.iter().any(Option::is_some) {
+                    self.slots[a].node.learn_position(now, node_id(b), &pos);
+                }
             }
         }
         let data = payload(id, size);

@@ -17,11 +17,13 @@ use crate::stats::{FrameClass, Stats};
 use crate::topology::Graph;
 use crate::traffic::Traffic;
 
-/// The simulated node id of index `i`. The index comes first: routing names roots, gossip
-/// origins and trace hops by the short id (the first 4 bytes), which must differ per node.
+/// The simulated node id of index `i`: a bijective scramble of the index, so ids (and their
+/// 4-byte short forms) look as random as real ones derived from public keys.
 pub fn node_id(i: usize) -> NodeId {
-    let b = (i as u32).to_be_bytes();
-    NodeId([b[0], b[1], b[2], b[3], 0x5e, 0x11, 0, 0])
+    let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    NodeId((z ^ (z >> 31)).to_be_bytes())
 }
 
 /// The simulated link address (6 bytes, MAC-like) of index `i`.

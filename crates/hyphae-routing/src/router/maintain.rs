@@ -373,7 +373,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
 
     /// Decide whether to join a better root, repair, or re-parent in tree `t`.
     pub(super) fn evaluate(&mut self, now: Instant, t: usize) {
-        let tree = self.trees[t];
+        let tree = &self.trees[t];
         if tree.pending.is_some() {
             return;
         }
@@ -382,11 +382,19 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         } else {
             u64::MAX
         };
+        // Whether the current parent still offers a path (independent of the candidate).
+        let parent_alive = tree.parent.is_some_and(|p| {
+            self.slot(p)
+                .and_then(|ps| self.nbs[ps].as_ref())
+                .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
+        });
         // Best root on offer, then the best parent for it.
         let mut best: Option<(u64, ParentKey, usize)> = None;
         for s in 0..N {
-            let Some(n) = self.nbs[s] else { continue };
-            let Some(rank) = self.usable(now, t, &n) else {
+            let Some(n) = self.nbs[s].as_ref() else {
+                continue;
+            };
+            let Some(rank) = self.usable(now, t, n) else {
                 continue;
             };
             let e = n.trees[t];
@@ -396,11 +404,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 // from nearer the root.
                 let feasible = epoch_newer(e.epoch, tree.epoch)
                     || (e.epoch == tree.epoch && e.dist < tree.dist);
-                let parent_ok = tree.parent.is_some_and(|p| {
-                    self.slot(p)
-                        .and_then(|ps| self.nbs[ps])
-                        .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
-                });
+                let parent_ok = parent_alive;
                 if parent_ok || !feasible {
                     // Attached: only a strictly shorter path, considered with hysteresis.
                     if !(parent_ok && e.dist.saturating_add(1) < tree.dist) {
@@ -410,7 +414,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             } else if rank >= current_rank {
                 continue;
             }
-            let key = self.parent_key(t, &n);
+            let key = self.parent_key(t, n);
             if best.is_none_or(|(br, bk, _)| (rank, key) < (br, bk)) {
                 best = Some((rank, key, s));
             }
@@ -419,23 +423,27 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             self.trees[t].better = None;
             return;
         };
-        let Some(n) = self.nbs[s] else { return };
+        let Some(n_id) = self.nbs[s].as_ref().map(|n| n.id) else {
+            return;
+        };
+        let tree = &self.trees[t];
         let same_root = tree.placed && rank == tree.rank && tree.dead.is_none();
+        let (is_root, better) = (tree.is_root, tree.better);
         let parent_ok = tree.parent.is_some_and(|p| {
             self.slot(p)
-                .and_then(|ps| self.nbs[ps])
+                .and_then(|ps| self.nbs[ps].as_ref())
                 .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
         });
-        if same_root && parent_ok && !tree.is_root {
+        if same_root && parent_ok && !is_root {
             // Optimisation only: require it to persist.
-            match tree.better {
-                Some((b, since)) if b == n.id => {
+            match better {
+                Some((b, since)) if b == n_id => {
                     if now.since(since) < self.cfg.reparent_hold {
                         return;
                     }
                 }
                 _ => {
-                    self.trees[t].better = Some((n.id, now));
+                    self.trees[t].better = Some((n_id, now));
                     return;
                 }
             }
