@@ -80,8 +80,11 @@ pub enum Routing {
         trees: u8,
         /// Greedy metric: tree distance (mode 0) or common prefix length (mode 1).
         metric: Metric,
-        /// Gossip hops of this node's position announcements (name resolution); 0 disables
-        /// them (then only [`crate::Node::learn_position`] and routed traffic fill the cache).
+        /// Gossip hops of this node's periodic and on-change position announcements (name
+        /// resolution) and of application gossip; 0 disables the announcements (positions are
+        /// then learned through on-demand position requests, which reach 15 hops, and
+        /// [`crate::Node::learn_position`]). Announcements by every node cost O(n²) frames:
+        /// use 0 beyond a few hundred nodes.
         announce_hops: u8,
     },
     /// Managed flooding (Meshtastic-style): frames to non-neighbours are broadcast with a

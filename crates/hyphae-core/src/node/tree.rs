@@ -1012,12 +1012,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 continue;
             }
             let Some(st) = self.tree_mut() else { return };
-            if st.announce_hops == 0
-                || st
-                    .requested
-                    .iter()
-                    .flatten()
-                    .any(|(d, at)| *d == dest && now < *at + REQUEST_GAP)
+            if st
+                .requested
+                .iter()
+                .flatten()
+                .any(|(d, at)| *d == dest && now < *at + REQUEST_GAP)
             {
                 continue;
             }
