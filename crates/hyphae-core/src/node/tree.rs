@@ -874,7 +874,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     /// Send the router's queued tree messages; beacon early when its entries changed.
     fn drain_router(&mut self, now: Instant) {
-        let mut buf = [0u8; M];
         loop {
             let Some(t) = self.tree_mut() else { return };
             let Some((dest, msg)) = t.router.poll_message() else {
@@ -884,6 +883,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 Dest::Neighbour(nb) => t.nb_node(nb),
                 Dest::Broadcast => None,
             };
+            let mut buf = [0u8; M];
             let Ok(len) = FrameRepr::new(Body::Tree(msg)).emit(&mut buf) else {
                 continue;
             };
