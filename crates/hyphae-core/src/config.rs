@@ -34,7 +34,8 @@ pub struct Config {
     pub max_transfer: usize,
     /// A send to a destination with no route waits this long for one before failing.
     pub route_wait: Duration,
-    /// Hop limit of routed frames this node originates.
+    /// Hop limit of routed frames this node originates (1..=255; 64 leaves room for tree paths
+    /// of 32-level coordinates plus backtracking).
     pub hop_limit: u8,
     /// How long completed transfers are remembered to suppress duplicates.
     pub dedup_window: Duration,
@@ -142,7 +143,7 @@ impl Config {
         resume_window: Duration::from_secs(60),
         max_transfer: 64 * 1024,
         route_wait: Duration::from_secs(5),
-        hop_limit: 16,
+        hop_limit: 64,
         dedup_window: Duration::from_secs(120),
         delivery_hold: Duration::from_secs(10),
         sleepy: false,
