@@ -188,6 +188,12 @@ impl<const P: usize> TreeState<P> {
         out
     }
 
+    /// Whether `node` is a parent, child or pending parent of this node in some tree.
+    pub(crate) fn is_structural(&self, node: &NodeId) -> bool {
+        self.nb_of(node)
+            .is_some_and(|nb| self.router.is_structural_neighbour(nb))
+    }
+
     fn nb_of(&self, node: &NodeId) -> Option<NeighbourId> {
         self.nbs
             .iter()
