@@ -34,7 +34,8 @@ pub struct Config {
     pub max_transfer: usize,
     /// A send to a destination with no route waits this long for one before failing.
     pub route_wait: Duration,
-    /// Hop limit of routed frames this node originates.
+    /// Hop limit of routed frames this node originates (1..=255; 64 leaves room for tree paths
+    /// of 32-level coordinates plus backtracking).
     pub hop_limit: u8,
     /// How long completed transfers are remembered to suppress duplicates.
     pub dedup_window: Duration,
@@ -84,8 +85,11 @@ pub enum Routing {
         trees: u8,
         /// Greedy metric: tree distance (mode 0) or common prefix length (mode 1).
         metric: Metric,
-        /// Gossip hops of this node's position announcements (name resolution); 0 disables
-        /// them (then only [`crate::Node::learn_position`] and routed traffic fill the cache).
+        /// Gossip hops of this node's periodic and on-change position announcements (name
+        /// resolution) and of application gossip; 0 disables the announcements (positions are
+        /// then learned through on-demand position requests, which reach 15 hops, and
+        /// [`crate::Node::learn_position`]). Announcements by every node cost O(n²) frames:
+        /// use 0 beyond a few hundred nodes.
         announce_hops: u8,
     },
     /// Managed flooding (Meshtastic-style): frames to non-neighbours are broadcast with a
@@ -143,7 +147,7 @@ impl Config {
         resume_window: Duration::from_secs(60),
         max_transfer: 64 * 1024,
         route_wait: Duration::from_secs(5),
-        hop_limit: 16,
+        hop_limit: 64,
         dedup_window: Duration::from_secs(120),
         delivery_hold: Duration::from_secs(10),
         sleepy: false,

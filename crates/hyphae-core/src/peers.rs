@@ -124,6 +124,7 @@ impl<const P: usize> PeerTable<P> {
     }
 
     /// Insert or refresh a peer heard now.
+    #[cfg(test)]
     pub(crate) fn touch(
         &mut self,
         now: Instant,
@@ -131,6 +132,21 @@ impl<const P: usize> PeerTable<P> {
         link: LinkId,
         addr: LinkAddr,
         meta: RxMeta,
+    ) -> Touch {
+        self.touch_keeping(now, id, link, addr, meta, |_| false)
+    }
+
+    /// [`PeerTable::touch`], but when the table is full the least recently seen peer for which
+    /// `keep` is false is evicted (routing keeps its tree parents and children); if every peer
+    /// is kept, the least recently seen one goes.
+    pub(crate) fn touch_keeping(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        link: LinkId,
+        addr: LinkAddr,
+        meta: RxMeta,
+        keep: impl Fn(&NodeId) -> bool,
     ) -> Touch {
         if self.banned.contains(&id) {
             return Touch::Banned;
@@ -145,7 +161,7 @@ impl<const P: usize> PeerTable<P> {
                 .peers
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, p)| p.last_seen)
+                .min_by_key(|(_, p)| (keep(&p.id), p.last_seen))
         {
             result = Touch::Evicted(self.peers.swap_remove(i).id);
         }

@@ -154,7 +154,7 @@ fn trees_form_on_a_grid_and_route_between_corners() {
             Some(true),
             "{a} -> {b}"
         );
-        let hops = hops_of(&w, b, a, 16);
+        let hops = hops_of(&w, b, a, Config::default().hop_limit);
         assert_eq!(hops.len(), 1, "{a} -> {b} delivered {hops:?}");
         let shortest = bfs(&w.hears, a)[b];
         assert!(hops[0] >= shortest);

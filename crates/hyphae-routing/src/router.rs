@@ -557,6 +557,12 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             .sum()
     }
 
+    /// Whether neighbour `nb` is a parent, child or pending parent in some tree (the core
+    /// keeps such neighbours in a full peer table).
+    pub fn is_structural_neighbour(&self, nb: NeighbourId) -> bool {
+        self.slot(nb).is_some_and(|s| self.is_structural(s))
+    }
+
     /// Known neighbours.
     pub fn neighbours(&self) -> impl Iterator<Item = (NeighbourId, NodeId)> + '_ {
         self.nbs.iter().flatten().map(|n| (n.id, n.node))

@@ -61,6 +61,17 @@ pub struct RoutingStats {
     pub claims: u32,
 }
 
+/// Whether the routing mode wants `id` kept in a full peer table (a tree parent or child).
+pub(super) fn keeps_peer<const P: usize, const M: usize>(
+    rt: &RoutingState<P, M>,
+    id: &NodeId,
+) -> bool {
+    match rt {
+        RoutingState::Tree(t) => t.is_structural(id),
+        _ => false,
+    }
+}
+
 /// What the routing layer did with a routed frame.
 pub(super) enum Inbound {
     /// Not the routing mode's business: the default handling (node-id addresses) applies.

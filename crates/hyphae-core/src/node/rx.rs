@@ -132,7 +132,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         if b.node == self.id {
             return;
         }
-        match self.peers.touch(now, b.node, link, from, meta) {
+        let rt = &self.rt;
+        let keep = |id: &NodeId| super::routing::keeps_peer(rt, id);
+        match self
+            .peers
+            .touch_keeping(now, b.node, link, from, meta, keep)
+        {
             Touch::Banned => {
                 self.counters.drop(DropReason::Banned);
                 return;

@@ -188,6 +188,12 @@ impl<const P: usize> TreeState<P> {
         out
     }
 
+    /// Whether `node` is a parent, child or pending parent of this node in some tree.
+    pub(crate) fn is_structural(&self, node: &NodeId) -> bool {
+        self.nb_of(node)
+            .is_some_and(|nb| self.router.is_structural_neighbour(nb))
+    }
+
     fn nb_of(&self, node: &NodeId) -> Option<NeighbourId> {
         self.nbs
             .iter()
@@ -543,11 +549,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                             }
                         }
                         POSITION_REQUEST_TOPIC => {
-                            if p == id.0 {
-                                // Answer as far as the request travelled, plus one.
-                                let travelled = t.gossip.hop_limit.saturating_sub(g.hops_left) + 1;
-                                let hops = (travelled + 1).min(hyphae_wire::gossip::MAX_HOPS);
-                                self.publish_position(now, hops);
+                            if p.get(..8) == Some(&id.0[..]) {
+                                // The requester's own position follows the wanted id.
+                                let requester = p
+                                    .get(8..)
+                                    .and_then(decode_position::<MAX_TREES>)
+                                    .filter(|(n, _)| *n != id);
+                                if let Some((node, coords)) = requester {
+                                    t.names.learn_all(rnow, node, &coords);
+                                }
+                                let travelled =
+                                    hyphae_wire::gossip::MAX_HOPS.saturating_sub(g.hops_left) + 1;
+                                self.answer_position(now, requester.map(|r| r.0), travelled);
                             }
                         }
                         SERVICE_TOPIC => {
@@ -867,7 +880,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     /// Send the router's queued tree messages; beacon early when its entries changed.
     fn drain_router(&mut self, now: Instant) {
-        let mut buf = [0u8; M];
         loop {
             let Some(t) = self.tree_mut() else { return };
             let Some((dest, msg)) = t.router.poll_message() else {
@@ -877,6 +889,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 Dest::Neighbour(nb) => t.nb_node(nb),
                 Dest::Broadcast => None,
             };
+            let mut buf = [0u8; M];
             let Ok(len) = FrameRepr::new(Body::Tree(msg)).emit(&mut buf) else {
                 continue;
             };
@@ -960,9 +973,41 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
     }
 
+    /// Answer a position request: routed to the requester when its position is known (one
+    /// path), else flooded as far as the request travelled, plus one.
+    fn answer_position(&mut self, now: Instant, requester: Option<NodeId>, travelled: u8) {
+        let id = self.id;
+        if let Some(to) = requester
+            && let Some(route) = self.route_to(&to)
+            && let Some(t) = self.tree_mut()
+        {
+            let pos = t.position();
+            let mut payload = [0u8; 200];
+            if let Some(n) = encode_position(id, &pos[..t.router.tree_count()], &mut payload)
+                && let Ok(mut msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n])
+            {
+                // Not flooded any further: it travels as a routed frame to the requester.
+                msg.hops_left = 0;
+                let mut buf = [0u8; M];
+                if let Some(len) =
+                    self.emit_to(&mut buf, to, &route, Body::Gossip(msg), Flags::default())
+                    && self.push_frame(route.link, route.to, &buf[..len], true)
+                {
+                    self.rstats.gossip_sent += 1;
+                    return;
+                }
+            }
+        }
+        let hops = travelled
+            .saturating_add(1)
+            .min(hyphae_wire::gossip::MAX_HOPS);
+        self.publish_position(now, hops);
+    }
+
     /// Ask for the position of destinations that transfers wait for (at most once per
     /// [`REQUEST_GAP`] per destination).
     fn request_positions(&mut self, now: Instant) {
+        let me = self.id;
         for i in 0..self.outbound.len() {
             let t = &self.outbound[i];
             if t.state != super::transfer::OutState::WaitRoute {
@@ -973,12 +1018,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 continue;
             }
             let Some(st) = self.tree_mut() else { return };
-            if st.announce_hops == 0
-                || st
-                    .requested
-                    .iter()
-                    .flatten()
-                    .any(|(d, at)| *d == dest && now < *at + REQUEST_GAP)
+            if st
+                .requested
+                .iter()
+                .flatten()
+                .any(|(d, at)| *d == dest && now < *at + REQUEST_GAP)
             {
                 continue;
             }
@@ -989,9 +1033,21 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 .unwrap_or(0);
             st.requested[slot] = Some((dest, now));
             let mut buf = [0u8; M];
-            let Ok(msg) = st.gossip.publish(ri(now), POSITION_REQUEST_TOPIC, &dest.0) else {
+            // Payload: the wanted id, then this node's own position announcement, so the
+            // destination can answer along one routed path.
+            let mut payload = [0u8; 200];
+            payload[..8].copy_from_slice(&dest.0);
+            let pos = st.position();
+            let n = encode_position(me, &pos[..st.router.tree_count()], &mut payload[8..])
+                .map_or(8, |n| 8 + n);
+            let Ok(mut msg) = st
+                .gossip
+                .publish(ri(now), POSITION_REQUEST_TOPIC, &payload[..n])
+            else {
                 continue;
             };
+            // A lookup must reach the destination wherever it is: the widest gossip radius.
+            msg.hops_left = hyphae_wire::gossip::MAX_HOPS;
             if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
                 && self.push_broadcast(&buf[..len], true)
             {

@@ -390,10 +390,22 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         });
         // Best root on offer, then the best parent for it.
         let mut best: Option<(u64, ParentKey, usize)> = None;
+        // Steady state: attached (or root) in the tree instance a neighbour offers, so only a
+        // strictly shorter path could change anything. Filter those out before the costlier
+        // checks of `usable` (subtree test, policy rank); the outcome is the same.
+        let settled = tree.placed && tree.dead.is_none() && (tree.is_root || parent_alive);
         for s in 0..N {
             let Some(n) = self.nbs[s].as_ref() else {
                 continue;
             };
+            let e = &n.trees[t];
+            if settled
+                && e.has
+                && e.root == tree.root
+                && (tree.is_root || e.dist.saturating_add(1) >= tree.dist)
+            {
+                continue;
+            }
             let Some(rank) = self.usable(now, t, n) else {
                 continue;
             };
