@@ -29,6 +29,9 @@ pub struct Config {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Identity, credential and network key (`crate::secure`); required unless `insecure`.
+    #[serde(default)]
+    pub security: crate::secure::SecuritySection,
 }
 
 /// `[node]`.
@@ -281,6 +284,7 @@ impl Config {
                 format!("{l:?}: expected \"tcp:<ip>:<port>\" or \"unix:<path>\""),
             ));
         }
+        self.security.validate().map_err(|(f, r)| err(f, r))?;
         Ok(())
     }
 
@@ -307,10 +311,31 @@ mod tests {
             discovery = "none"
             [api]
             listen = "unix:/tmp/x.sock"
+            [security]
+            insecure = true
             "#,
         )
         .unwrap();
         assert_eq!(c.links.len(), 1);
+    }
+
+    #[test]
+    fn security_is_required_unless_insecure() {
+        let base = "[[links]]\ntype = \"udp\"\n";
+        let e = Config::parse(base).unwrap_err();
+        assert_eq!(e.field, "security.key");
+        assert!(e.reason.contains("insecure"), "{e}");
+        let partial = format!("{base}[security]\nkey = \"k\"\nnetwork = \"n\"\n");
+        assert_eq!(
+            Config::parse(&partial).unwrap_err().field,
+            "security.network_key"
+        );
+        let bad = format!("{base}[security]\nkey = \"k\"\nnetwork = \"n\"\nnetwork_key = \"00\"\n");
+        assert_eq!(
+            Config::parse(&bad).unwrap_err().field,
+            "security.network_key"
+        );
+        assert!(Config::parse(&format!("{base}[security]\ninsecure = true\n")).is_ok());
     }
 
     #[test]

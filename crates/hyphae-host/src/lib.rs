@@ -7,6 +7,7 @@ pub mod blobstore;
 pub mod config;
 pub mod metrics;
 pub mod runner;
+pub mod secure;
 
 pub use config::{Config, ConfigError};
 pub use runner::{AppEvent, Host, HostHandle, start};

@@ -143,6 +143,8 @@ pub enum StartError {
     Identity(String),
     /// The API or metrics listener could not bind.
     Listen(String),
+    /// The security configuration could not be loaded (`[security]`).
+    Security(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -151,6 +153,7 @@ impl std::fmt::Display for StartError {
             Self::Link(i, e) => write!(f, "links[{i}]: {e}"),
             Self::Identity(e) => write!(f, "node.identity: {e}"),
             Self::Listen(e) => write!(f, "{e}"),
+            Self::Security(e) => write!(f, "{e}"),
         }
     }
 }
@@ -211,6 +214,7 @@ fn build_node(config: &Config, id: [u8; 8]) -> Box<HostNode> {
     let mut core = hyphae_core::Config {
         max_transfer: config.node.max_transfer,
         beacon_interval: config.beacon(),
+        insecure: config.security.insecure,
         ..hyphae_core::Config::default()
     };
     core.transfer_timeout = Duration::from_secs(30);
@@ -228,8 +232,40 @@ fn build_node(config: &Config, id: [u8; 8]) -> Box<HostNode> {
 
 /// Start the node described by `config`.
 pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, StartError> {
-    let id = resolve_id(config)?;
+    let security = config.security.load().map_err(StartError::Security)?;
+    let id = match &security {
+        Some((s, _)) => {
+            let id = s.node_id().0;
+            if config
+                .node
+                .id
+                .as_deref()
+                .and_then(parse_node_id)
+                .is_some_and(|c| c != id)
+            {
+                return Err(StartError::Security(format!(
+                    "node.id differs from the identity's node id {}",
+                    hex(&id)
+                )));
+            }
+            id
+        }
+        None => {
+            tracing::warn!(
+                "[security] insecure = true: frames are sent and accepted unauthenticated"
+            );
+            resolve_id(config)?
+        }
+    };
     let mut node = build_node(config, id);
+    let counters = match security {
+        Some((s, store)) => {
+            node.set_security(s)
+                .map_err(|e| StartError::Security(e.to_string()))?;
+            Some(store)
+        }
+        None => None,
+    };
     let mut links = Vec::new();
     let mut link_ids = Vec::new();
     for (i, l) in config.links.iter().enumerate() {
@@ -335,6 +371,7 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
         subscribers,
         owners: HashMap::new(),
         epoch: tokio::time::Instant::now(),
+        counters,
     };
     let task = tokio::spawn(shell.run(frames_rx, rx));
     Ok(Host {
@@ -374,6 +411,8 @@ struct Shell {
     subscribers: HashMap<AppId, Vec<EventSink>>,
     owners: HashMap<SendId, EventSink>,
     epoch: tokio::time::Instant,
+    /// Where frame-counter reservations are persisted (secure nodes).
+    counters: Option<hyphae_crypto::FileCounterStore>,
 }
 
 impl Shell {
@@ -549,6 +588,18 @@ impl Shell {
                         send: id.0,
                         reason: reason.to_string(),
                     });
+                }
+            }
+            Event::CounterReserve(r) => {
+                // Durable first, then confirm: a counter is never used before it is stored.
+                let stored = self
+                    .counters
+                    .as_mut()
+                    .map(|c| hyphae_crypto::CounterStore::store(c, r));
+                match stored {
+                    Some(Ok(())) => self.node.counter_persisted(r),
+                    Some(Err(e)) => tracing::error!(error = %e, "cannot store the frame counter"),
+                    None => {}
                 }
             }
             Event::PeerUp(p) => tracing::info!(peer = %hex(&p.0), "peer up"),

@@ -41,7 +41,7 @@ async fn node_runs_on_an_rylr998_module() {
         }
     });
     let config = Config::parse(&format!(
-        "[node]\nid = \"0102030405060708\"\nbeacon_ms = 200\n\n[[links]]\ntype = \"rylr998\"\ndevice = \"{}\"\naddress = 5\nspreading_factor = 7\nbandwidth_hz = 500000\nduty_cycle_percent = 100.0\n",
+        "[node]\nid = \"0102030405060708\"\nbeacon_ms = 200\n\n[[links]]\ntype = \"rylr998\"\ndevice = \"{}\"\naddress = 5\nspreading_factor = 7\nbandwidth_hz = 500000\nduty_cycle_percent = 100.0\n[security]\ninsecure = true\n",
         path.display()
     ))
     .unwrap();

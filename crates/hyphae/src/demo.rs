@@ -15,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use hyphae_core::security::Provisioner;
 use hyphae_core::{
     AppId, Config, Event, Instant, LinkAddr, LinkInfo, LinkKind, NodeId, RxMeta, SimNode,
 };
@@ -50,8 +51,26 @@ pub(crate) struct Args {
 
 const LOSS_PER_MILLE: u64 = 20;
 
+/// The identity seed of demo node `i` (every node is provisioned: security is on).
+fn identity_seed(i: usize) -> [u8; 32] {
+    let mut s = [0xd0u8; 32];
+    s[0] = i as u8;
+    s[1] = (i >> 8) as u8;
+    s
+}
+
+/// The node id of demo node `i`: derived from its identity's public key.
 fn node_id(i: usize) -> NodeId {
-    NodeId([0xd0, 0, 0, 0, 0, 0, (i >> 8) as u8, i as u8])
+    NodeId(
+        hyphae_crypto::Identity::from_seed(&identity_seed(i))
+            .node_id()
+            .0,
+    )
+}
+
+/// The demo network: its admin, name and key (one process plays the admin).
+fn network() -> Provisioner {
+    Provisioner::new(&[0xad; 32], b"hyphae demo", [0x5e; 32])
 }
 fn mac(i: usize) -> [u8; 6] {
     [0x02, 0x4e, 0x4f, 0x57, (i >> 8) as u8, i as u8]
@@ -131,17 +150,19 @@ impl World {
         let mut nodes = Vec::with_capacity(n);
         let mut link = Vec::with_capacity(n);
         let mut app = None;
+        let net = network();
         for i in 0..n {
-            let mut node = Box::new(SimNode::new(
-                config,
-                node_id(i),
-                seed.wrapping_add(i as u64),
-            ));
+            let Ok((id, security)) = net.node(&identity_seed(i)) else {
+                continue;
+            };
+            let mut node = Box::new(SimNode::new(config, id, seed.wrapping_add(i as u64)));
             link.push(
                 node.add_link(LinkInfo::for_kind(LinkKind::EspNowV1))
                     .unwrap_or(hyphae_core::LinkId(0)),
             );
             app = node.register_app(hyphae_wire::device::APP_NAME).ok();
+            // Cannot fail: the node was created with the identity's id.
+            let _ = node.set_security(security);
             nodes.push(node);
         }
         // Static shortest-path routes: sensor → gateway via its parent; gateway (and every
@@ -419,6 +440,11 @@ async fn demo(args: &Args) -> anyhow::Result<()> {
             }
             world.transmit(i, now);
             while let Some(ev) = world.nodes[i].poll_event() {
+                if let Event::CounterReserve(r) = ev {
+                    // A real node writes it to flash first; the demo keeps it in memory.
+                    world.nodes[i].counter_persisted(r);
+                    continue;
+                }
                 let Event::Delivered(d) = ev else { continue };
                 let mut data = vec![0u8; d.len];
                 if world.nodes[i].take_delivery(d.id, &mut data).is_none() {

@@ -104,9 +104,9 @@ async fn device_reaches_mosquitto_through_gateway_process() {
         .unwrap()
         .port();
     let gw_conf = dir.path().join("gw.toml");
-    std::fs::write(&gw_conf, format!("[node]\nid = \"00000000000000aa\"\nbeacon_ms = 200\n[[links]]\ntype = \"udp\"\nbind = \"127.0.0.1:{gu}\"\npeers = [\"127.0.0.1:{du}\"]\ndiscovery = \"none\"\n[api]\nlisten = \"\"\n")).unwrap();
+    std::fs::write(&gw_conf, format!("[node]\nid = \"00000000000000aa\"\nbeacon_ms = 200\n[[links]]\ntype = \"udp\"\nbind = \"127.0.0.1:{gu}\"\npeers = [\"127.0.0.1:{du}\"]\ndiscovery = \"none\"\n[api]\nlisten = \"\"\n[security]\ninsecure = true\n")).unwrap();
     let dev_conf = dir.path().join("dev.toml");
-    std::fs::write(&dev_conf, format!("[node]\nid = \"00000000000000bb\"\nbeacon_ms = 200\n[[links]]\ntype = \"udp\"\nbind = \"127.0.0.1:{du}\"\npeers = [\"127.0.0.1:{gu}\"]\ndiscovery = \"none\"\n[api]\nlisten = \"tcp:127.0.0.1:{dapi}\"\n")).unwrap();
+    std::fs::write(&dev_conf, format!("[node]\nid = \"00000000000000bb\"\nbeacon_ms = 200\n[[links]]\ntype = \"udp\"\nbind = \"127.0.0.1:{du}\"\npeers = [\"127.0.0.1:{gu}\"]\ndiscovery = \"none\"\n[api]\nlisten = \"tcp:127.0.0.1:{dapi}\"\n[security]\ninsecure = true\n")).unwrap();
     let url = format!("mqtt://127.0.0.1:{port}");
     let _gw = spawn(
         &[

@@ -72,7 +72,7 @@ fn start_line(n: usize, dir: &std::path::Path) -> (Vec<Proc>, Vec<u16>, Vec<u16>
             String::new()
         };
         let conf = format!(
-            "apps = [\"blob\"]\n{routes}[node]\nid = \"{}\"\nbeacon_ms = 200\n[[links]]\ntype = \"udp\"\nbind = \"127.0.0.1:{}\"\npeers = [{}]\ndiscovery = \"none\"\n[api]\nlisten = \"tcp:127.0.0.1:{}\"\n{metrics_line}",
+            "apps = [\"blob\"]\n{routes}[node]\nid = \"{}\"\nbeacon_ms = 200\n[[links]]\ntype = \"udp\"\nbind = \"127.0.0.1:{}\"\npeers = [{}]\ndiscovery = \"none\"\n[api]\nlisten = \"tcp:127.0.0.1:{}\"\n[security]\ninsecure = true\n{metrics_line}",
             id(i),
             udp[i],
             peers.join(", "),
