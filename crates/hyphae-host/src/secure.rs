@@ -44,7 +44,7 @@ pub struct SecuritySection {
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len() / 2)
@@ -128,7 +128,7 @@ impl SecuritySection {
         if state == hyphae_crypto::replay::BootState::NewIdentity || !had_counter {
             return Err(format!(
                 "{}: created a new identity (public key {public}); an admin must issue its \
-                 credential (`hyphae security issue --pubkey {public} …`) into \
+                 credential (`hyphae security issue --public-key {public} --network … --admin-key …`) into \
                  security.credential",
                 key.display()
             ));
