@@ -37,7 +37,7 @@ pub use hyphae_crypto;
 /// Admin keys a node can trust.
 pub const MAX_ADMINS: usize = 4;
 /// Neighbours whose replay windows are kept.
-pub const SENDERS: usize = 64;
+pub const SENDERS: usize = 32;
 /// Counters reserved per write to the counter store (the node asks for the next reservation
 /// when half of the current one is used).
 pub const COUNTER_STEP: u64 = 1024;

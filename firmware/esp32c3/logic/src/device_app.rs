@@ -285,6 +285,7 @@ mod tests {
             let mut macs = Vec::new();
             for i in 0..n {
                 let mut config = Config::default();
+                config.insecure = true;
                 if gateways.contains(&i) {
                     config.capabilities = Capabilities::GATEWAY | Capabilities::ROUTER;
                 }
