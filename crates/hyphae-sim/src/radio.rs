@@ -153,11 +153,13 @@ impl Radio {
 
     /// The loss-free unicast goodput limit for a blob of `size` bytes: full frames back to
     /// back (hyphae's fragment and Package headers included; no acks, retransmissions or idle
-    /// time), with the mean channel-access delay.
-    pub fn goodput_limit_bps(&self, size: usize) -> f64 {
+    /// time), with the mean channel-access delay; `secure` frames carry 21 bytes of security
+    /// header and tag.
+    pub fn goodput_limit_bps(&self, size: usize, secure: bool) -> f64 {
         let mtu = self.mtu();
         // FragmentLarge: 2-byte header + 6-byte fragment header; the Package adds 10 bytes.
-        let per = mtu.saturating_sub(8).max(1);
+        let overhead = 8 + if secure { 21 } else { 0 };
+        let per = mtu.saturating_sub(overhead).max(1);
         let frames = (size + 10).div_ceil(per);
         let access = match self {
             Self::EspNow { .. } => (DIFS_US + SLOT_US * (CW_SLOTS - 1) / 2) as f64,
@@ -229,7 +231,8 @@ mod tests {
         // RADIOS.md §1.3: 250-byte unicast at 1 Mbit/s: PLCP 192 + 8 · 293 + SIFS + ACK.
         assert_eq!(r.airtime_us(250, true), 192 + 8 * 293 + 10 + 192 + 112);
         assert_eq!(r.airtime_us(250, false), 192 + 8 * 293);
-        let limit = r.goodput_limit_bps(65_536);
+        let limit = r.goodput_limit_bps(65_536, false);
+        assert!(r.goodput_limit_bps(65_536, true) < limit * 0.92);
         assert!((600_000.0..700_000.0).contains(&limit), "{limit}");
     }
 

@@ -468,7 +468,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 size = size.max(m.size as usize);
             }
         }
-        let limit = self.radio.goodput_limit_bps(size.max(self.sc.size));
+        let limit = self
+            .radio
+            .goodput_limit_bps(size.max(self.sc.size), self.sc.security);
         Some((if secs > 0.0 { bits / secs } else { 0.0 }, limit))
     }
 
