@@ -342,7 +342,7 @@ fn the_network_key_rotates_without_downtime() {
     // the old generation expires.
     let mut n = Net::new(2, None);
     n.run(2000);
-    let next = hyphae_core::security::hyphae_crypto::NetworkKey::new([0x42; 32], 1);
+    let next = hyphae_crypto::NetworkKey::new([0x42; 32], 1);
     let secs = |n: &Net| (n.now.as_millis() / 1000) as u32;
     for i in 0..2 {
         let until = secs(&n) + 600;
