@@ -4,8 +4,10 @@
 //! Mosquitto is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hyphae_host::api::{Client, event_data};
@@ -14,24 +16,10 @@ use hyphae_wire::DeviceRepr;
 use hyphae_wire::device::{Qos, ReturnCode};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+use common::{Proc, free_udp};
+
 const BIN: &str = env!("CARGO_BIN_EXE_hyphae");
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn spawn(args: &[&str], path: &std::path::Path) -> Proc {
     let mut child = Command::new(BIN)
