@@ -5,9 +5,11 @@
 //! publishes into an MQTT broker (embedded rumqttd unless `--mqtt URL`), and an ordinary MQTT
 //! subscriber prints what it receives, with a live summary.
 //!
-//! Routing: until the dynamic routing crate lands, each node gets static shortest-path routes
-//! (breadth-first over the radio graph) through the core's `set_route`; devices beyond one hop
-//! address their CONNECT to the gateway's node id (standing in for service discovery).
+//! Every node is provisioned (identity, credential, network key): frames are sealed. Routing is
+//! the core's own: three spanning trees, greedy forwarding, names resolved by the protocol's
+//! position requests; devices beyond one hop address their CONNECT to the gateway's node id
+//! (standing in for service discovery). `--static-routes` installs breadth-first shortest
+//! paths instead (`set_route`), for comparison.
 
 #![allow(clippy::needless_range_loop)] // nodes are addressed by index throughout
 
@@ -47,6 +49,9 @@ pub(crate) struct Args {
     /// Print only the summaries, not every message.
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Install static shortest-path routes instead of using tree routing.
+    #[arg(long)]
+    pub(crate) static_routes: bool,
 }
 
 const LOSS_PER_MILLE: u64 = 20;
@@ -109,7 +114,7 @@ struct World {
 }
 
 impl World {
-    fn new(n: usize, seed: u64) -> Self {
+    fn new(n: usize, seed: u64, static_routes: bool) -> Self {
         let side = (n as f64).sqrt().ceil() as usize;
         let pos: Vec<(i64, i64)> = (0..n)
             .map(|i| ((i % side) as i64, (i / side) as i64))
@@ -168,7 +173,7 @@ impl World {
         // Static shortest-path routes: sensor → gateway via its parent; gateway (and every
         // relay) → sensor via the first hop on the tree path.
         for v in 1..n {
-            if hops[v] == usize::MAX {
+            if !static_routes || hops[v] == usize::MAX {
                 continue;
             }
             let mut path = vec![v];
@@ -301,7 +306,7 @@ async fn demo(args: &Args) -> anyhow::Result<()> {
     let (host, port) = hyphae_mqtt::bridge::parse_url(&url)
         .ok_or_else(|| anyhow::anyhow!("--mqtt {url:?}: expected mqtt://host[:port]"))?;
     let n = args.nodes;
-    let mut world = World::new(n, args.seed);
+    let mut world = World::new(n, args.seed, args.static_routes);
     let max_hops = world
         .hops
         .iter()
