@@ -6,6 +6,7 @@ pub mod b64;
 pub mod blobstore;
 pub mod config;
 pub mod metrics;
+pub mod mgmt;
 pub mod runner;
 pub mod secure;
 

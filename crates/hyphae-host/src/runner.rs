@@ -234,7 +234,7 @@ fn build_node(config: &Config, id: [u8; 8]) -> Box<HostNode> {
 pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, StartError> {
     let security = config.security.load().map_err(StartError::Security)?;
     let id = match &security {
-        Some((s, _)) => {
+        Some((s, _, _)) => {
             let id = s.node_id().0;
             if config
                 .node
@@ -258,13 +258,16 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
         }
     };
     let mut node = build_node(config, id);
-    let counters = match security {
-        Some((s, store)) => {
+    let (counters, mgmt) = match security {
+        Some((s, store, seqs)) => {
             node.set_security(s)
                 .map_err(|e| StartError::Security(e.to_string()))?;
-            Some(store)
+            let app = node
+                .register_app(crate::mgmt::APP_NAME)
+                .map_err(|e| StartError::Security(format!("{}: {e}", crate::mgmt::APP_NAME)))?;
+            (Some(store), Some((app, seqs)))
         }
-        None => None,
+        None => (None, None),
     };
     let mut links = Vec::new();
     let mut link_ids = Vec::new();
@@ -363,6 +366,10 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
             subscribers.entry(app).or_default();
         }
     }
+    if let Some((app, _)) = &mgmt {
+        // API clients may join it to send commands and read the replies.
+        subscribers.entry(*app).or_default();
+    }
     let shell = Shell {
         node,
         links,
@@ -372,6 +379,7 @@ pub async fn start(config: &Config, metrics: Arc<Metrics>) -> Result<Host, Start
         owners: HashMap::new(),
         epoch: tokio::time::Instant::now(),
         counters,
+        mgmt,
     };
     let task = tokio::spawn(shell.run(frames_rx, rx));
     Ok(Host {
@@ -413,6 +421,8 @@ struct Shell {
     epoch: tokio::time::Instant,
     /// Where frame-counter reservations are persisted (secure nodes).
     counters: Option<hyphae_crypto::FileCounterStore>,
+    /// The management application and where accepted command sequences are kept.
+    mgmt: Option<(AppId, crate::mgmt::SequenceFile)>,
 }
 
 impl Shell {
@@ -559,12 +569,74 @@ impl Shell {
         }
     }
 
+    /// A management command arrived: verify, run, answer (`crate::mgmt`).
+    fn on_command(&mut self, from: NodeId, envelope: &[u8]) {
+        let Some((app, seqs)) = self.mgmt.clone() else {
+            return;
+        };
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u32::try_from(d.as_secs()).ok());
+        let verified = self.node.security_mut().map(|s| {
+            let inner = s.inner_mut();
+            inner
+                .verify_command(envelope, now_s)
+                .map(|(h, p)| (h, p.to_vec(), inner.command_sequences()))
+        });
+        let answer = match verified {
+            Some(Ok((header, payload, sequences))) => {
+                if let Err(e) = seqs.store(&sequences) {
+                    tracing::error!(error = %e, "cannot persist management sequences");
+                }
+                tracing::info!(
+                    admin = header.admin,
+                    sequence = header.sequence,
+                    "management command"
+                );
+                match payload.as_slice() {
+                    b"ping" => format!("pong {}", hex(&self.node.id().0)),
+                    b"status" => {
+                        let c = self.node.counters();
+                        serde_json::json!({
+                            "id": hex(&self.node.id().0),
+                            "peers": self.node.peers().len(),
+                            "frames_in": c.frames_in,
+                            "frames_out": c.frames_out,
+                            "delivered": c.delivered,
+                            "unauthenticated": c.drop_count(hyphae_core::DropReason::Unauthenticated),
+                            "replayed": c.drop_count(hyphae_core::DropReason::Replayed),
+                        })
+                        .to_string()
+                    }
+                    other => format!("unknown command {:?}", String::from_utf8_lossy(other)),
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(from = %hex(&from.0), error = %e, "management command refused");
+                format!("refused: {e}")
+            }
+            None => return,
+        };
+        let mut reply = crate::mgmt::REPLY.to_vec();
+        reply.extend_from_slice(answer.as_bytes());
+        let now = self.now();
+        if let Err(e) = self.node.send(now, app, from, &reply) {
+            tracing::debug!(error = %e, "management reply not sent");
+        }
+    }
+
     fn on_event(&mut self, ev: Event) {
         match ev {
             Event::Delivered(d) => {
                 let mut data = vec![0u8; d.len];
                 if self.node.take_delivery(d.id, &mut data).is_none() {
                     return;
+                }
+                if self.mgmt.as_ref().is_some_and(|(app, _)| *app == d.app)
+                    && !data.starts_with(crate::mgmt::REPLY)
+                {
+                    self.on_command(d.from, &data);
                 }
                 if let Some(subs) = self.subscribers.get_mut(&d.app) {
                     let e = AppEvent::Delivered {

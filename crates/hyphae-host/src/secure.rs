@@ -104,7 +104,9 @@ impl SecuritySection {
 
     /// Load the identity and counter and verify the credential: the node's security context
     /// and the counter store the shell persists reservations into. `Ok(None)` when insecure.
-    pub fn load(&self) -> Result<Option<(Security, FileCounterStore)>, String> {
+    pub fn load(
+        &self,
+    ) -> Result<Option<(Security, FileCounterStore, crate::mgmt::SequenceFile)>, String> {
         if self.insecure {
             return Ok(None);
         }
@@ -175,7 +177,10 @@ impl SecuritySection {
                 self.network
             )
         })?;
-        Ok(Some((Security::new(inner, stored), counters)))
+        let mut inner = inner;
+        let seqs = crate::mgmt::SequenceFile(key.with_extension("commands"));
+        inner.restore_command_sequences(seqs.load());
+        Ok(Some((Security::new(inner, stored), counters, seqs)))
     }
 }
 

@@ -149,6 +149,48 @@ async fn provisioned_nodes_talk_and_an_outsider_is_never_admitted() {
             break;
         }
     }
+    // Authenticated management: an admin-signed `ping` for b, sent by a over the mesh to b's
+    // `hyphae/mgmt`, is answered; the same envelope again is a replay and refused; a command
+    // for another node is refused.
+    a.register("hyphae/mgmt").await.unwrap();
+    let ping = run(&[
+        "security",
+        "command",
+        "--admin-key",
+        admin,
+        "--network",
+        "lab mesh",
+        "--target",
+        &id_b,
+        "--sequence",
+        "7",
+        "ping",
+    ]);
+    let envelope = unhex_vec(ping.trim());
+    let to_b = unhex8(&id_b);
+    for want in [format!("reply: pong {id_b}"), "reply: refused".to_owned()] {
+        a.send("hyphae/mgmt", &to_b, &envelope).await.unwrap();
+        let got = next_delivery(&mut a).await;
+        assert!(got.starts_with(&want), "{got:?} should start with {want:?}");
+    }
+    let for_a = run(&[
+        "security",
+        "command",
+        "--admin-key",
+        admin,
+        "--network",
+        "lab mesh",
+        "--target",
+        &id_a,
+        "--sequence",
+        "8",
+        "ping",
+    ]);
+    a.send("hyphae/mgmt", &to_b, &unhex_vec(for_a.trim()))
+        .await
+        .unwrap();
+    assert!(next_delivery(&mut a).await.starts_with("reply: refused"));
+
     // Two seconds of beacons later, the honest pair know only each other and the outsider
     // knows no one.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -158,6 +200,24 @@ async fn provisioned_nodes_talk_and_an_outsider_is_never_admitted() {
             .await
             .unwrap();
         assert_eq!(v["peers"].as_array().map_or(0, Vec::len), want, "{v}");
+    }
+}
+
+fn unhex_vec(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+async fn next_delivery(c: &mut Client) -> String {
+    loop {
+        let v = tokio::time::timeout(Duration::from_secs(10), c.next_event())
+            .await
+            .expect("reply in time")
+            .unwrap();
+        if v["event"] == "delivered" {
+            return String::from_utf8(event_data(&v).unwrap()).unwrap();
+        }
     }
 }
 
