@@ -239,7 +239,7 @@ fn finish<const P: usize, const T: usize, const IN: usize, const OUT: usize, con
     bar.finish_and_clear();
     let report = w.report();
     let csv = w.csv();
-    let plots = plots(&w, &report);
+    let plots = plots(&w, &report, &csv);
     Outcome {
         report,
         csv,
@@ -251,9 +251,9 @@ fn finish<const P: usize, const T: usize, const IN: usize, const OUT: usize, con
 fn plots<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>(
     w: &World<P, T, IN, OUT, M>,
     r: &Report,
+    csv: &str,
 ) -> Vec<(String, String)> {
-    let rows: Vec<Vec<f64>> = w
-        .csv()
+    let rows: Vec<Vec<f64>> = csv
         .lines()
         .skip(1)
         .map(|l| {

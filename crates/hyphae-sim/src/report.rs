@@ -236,20 +236,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let sc = &self.sc;
         let msgs = &self.traffic.msgs;
         let sent = msgs.len() as u64;
-        if std::env::var_os("HYPHAE_SIM_DEBUG").is_some() {
-            for m in msgs.iter().filter(|m| m.state == State::Pending) {
-                eprintln!("pending: {m:?}");
-                for i in [m.src, m.dst] {
-                    let s = &self.slots[i as usize];
-                    eprintln!(
-                        "  node {i} alive {} transfers {:?} counters {:?}",
-                        s.alive,
-                        s.node.transfers(),
-                        s.node.counters()
-                    );
-                }
-            }
-        }
         let delivered = msgs.iter().filter(|m| m.state == State::Delivered).count() as u64;
         let failed = msgs.iter().filter(|m| m.state == State::Failed).count() as u64;
         let connected_sent = msgs.iter().filter(|m| m.connected).count() as u64;

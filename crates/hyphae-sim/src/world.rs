@@ -77,6 +77,7 @@ pub(crate) enum Ev {
         node: u32,
         frame: Box<AirFrame>,
         flip: Option<u32>,
+        rssi: Option<i16>,
     },
     /// A traffic generator's next step.
     Traffic { generator: u32, node: u32 },
@@ -392,7 +393,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
             Ev::Access { node, epoch } => self.access(node as usize, epoch),
             Ev::TxEnd(f) => self.tx_end(*f),
-            Ev::Rx { node, frame, flip } => self.receive(node as usize, &frame, flip),
+            Ev::Rx {
+                node,
+                frame,
+                flip,
+                rssi,
+            } => self.receive(node as usize, &frame, flip, rssi),
             Ev::Traffic { generator, node } => self.traffic_step(generator as usize, node as usize),
             Ev::Action(i) => self.action(i as usize),
         }
@@ -690,7 +696,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     /// A frame reached node `j` intact at the physical layer: apply duplication, reordering
     /// and corruption, then hand it over (now or later).
     fn deliver(&mut self, j: usize, f: &AirFrame, rssi: Option<i16>) {
-        let _ = rssi;
         let flip = self
             .medium_rng
             .chance(self.sc.corrupt)
@@ -706,12 +711,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             0
         };
         if delay + lan == 0 {
-            self.receive(j, f, flip);
+            self.receive(j, f, flip, rssi);
         } else {
             let ev = Ev::Rx {
                 node: j as u32,
                 frame: Box::new(f.clone()),
                 flip,
+                rssi,
             };
             self.schedule(self.now + delay + lan, ev);
         }
@@ -721,17 +727,15 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 node: j as u32,
                 frame: Box::new(f.clone()),
                 flip: None,
+                rssi,
             };
             let d = 1000 + self.medium_rng.below(10_000);
             self.schedule(self.now + lan + d, ev);
         }
     }
 
-    fn receive(&mut self, j: usize, f: &AirFrame, flip: Option<u32>) {
-        let (rssi, snr) = match self.link_loss(f.from, j as u32) {
-            (_, Some(r)) => (Some(r), None),
-            _ => (None, None),
-        };
+    fn receive(&mut self, j: usize, f: &AirFrame, flip: Option<u32>, rssi: Option<i16>) {
+        let snr = None;
         let s = &mut self.slots[j];
         if !s.alive {
             return;

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,25 +15,12 @@ use hyphae_wire::DeviceRepr;
 use hyphae_wire::device::{Qos, ReturnCode};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use common::{Proc, free_udp};
+use common::{Proc, free_udp, start_hyphae};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hyphae");
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 
 fn spawn(args: &[&str], path: &std::path::Path) -> Proc {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert!(line.contains(" up: "), "{args:?} did not start: {line}");
-    Proc(child)
+    start_hyphae(args, path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

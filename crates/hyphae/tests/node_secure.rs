@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hyphae_host::api::{Client, event_data};
 
-use common::{Proc, free_tcp, free_udp};
+use common::{Proc, free_tcp, free_udp, start_hyphae};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hyphae");
 
@@ -75,20 +74,7 @@ fn start(dir: &Path, name: &str, udp: u16, peers: &[u16], api: u16, security: &s
     );
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, conf).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["node", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains(" up: "), "{name} did not start: {line}");
-    Proc(child)
+    start_hyphae(&["node"], &path)
 }
 
 fn unhex8(s: &str) -> [u8; 8] {

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hyphae_host::api::{Client, event_data};
 
-use common::{Proc, free_tcp, free_udp};
+use common::{Proc, free_tcp, free_udp, start_hyphae};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hyphae");
 
@@ -62,20 +61,7 @@ fn start_line(n: usize, dir: &std::path::Path) -> (Vec<Proc>, Vec<u16>, Vec<u16>
         );
         let path = dir.join(format!("node{i}.toml"));
         std::fs::write(&path, conf).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["node", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.contains(" up: "), "node {i} did not start: {line}");
-        procs.push(Proc(child));
+        procs.push(start_hyphae(&["node"], &path));
     }
     (procs, udp, api, metrics)
 }

@@ -31,3 +31,23 @@ pub(crate) fn free_tcp() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Start `hyphae <subcommand…> --config <path>` and wait for its ` up: ` line.
+pub(crate) fn start_hyphae(args: &[&str], path: &std::path::Path) -> Proc {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hyphae"))
+        .args(args)
+        .arg("--config")
+        .arg(path)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains(" up: "), "{args:?} did not start: {line}");
+    Proc(child)
+}
