@@ -76,7 +76,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 return Decision::Deliver;
             }
             if let Some(parent) = d.parent().filter(|p| self.trees[t].holds(now, p)) {
-                let idx = d.levels().last().copied();
+                let idx = d.last_level();
                 if let Some(l) = self.leases().find(|l| l.index[t] == idx && idx.is_some()) {
                     let _ = parent;
                     return Decision::Proxy(l.node);

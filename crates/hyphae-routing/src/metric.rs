@@ -101,7 +101,7 @@ mod tests {
         fn tree_neighbour_strictly_closer(x in coords(), y in coords()) {
             prop_assume!(x != y);
             let next = if x.is_prefix_of(&y) {
-                y.levels().get(x.depth()).map(|&i| x.child(i).unwrap()).unwrap()
+                y.levels().nth(x.depth()).map(|i| x.child(i).unwrap()).unwrap()
             } else {
                 x.parent().unwrap()
             };

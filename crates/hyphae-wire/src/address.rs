@@ -47,15 +47,23 @@ impl fmt::Display for ShortId {
 
 /// Deepest tree position this implementation represents. Deeper coordinates are
 /// [`Error::BadAddress`] on parse and [`Error::TooLong`] on construction.
-pub const MAX_DEPTH: usize = 32;
+pub const MAX_DEPTH: usize = 127;
 /// Largest child index the nibble encoding carries.
 pub const MAX_CHILD_INDEX: u16 = 270;
+/// Bytes of nibble-encoded levels a [`Coords`] holds (`2 ×` this many nibbles: 127 levels with
+/// indices below 15, fewer with larger indices, which take three nibbles each).
+pub const COORD_BYTES: usize = 64;
 
 /// Tree coordinates: the child index at each level from the root (the root is empty).
+///
+/// Stored as on the air (`frames.md` §3.1): a nibble stream where an index below 15 is one
+/// nibble and a larger one is `0xF` followed by two nibbles of `index - 15`. Unused nibbles are
+/// zero, so equality and hashing compare positions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Coords {
     len: u8,
-    levels: [u16; MAX_DEPTH],
+    nibs: u8,
+    bytes: [u8; COORD_BYTES],
 }
 
 impl Default for Coords {
@@ -64,15 +72,44 @@ impl Default for Coords {
     }
 }
 
+/// The child indices of a [`Coords`], root first.
+#[derive(Clone, Debug)]
+pub struct Levels<'c> {
+    coords: &'c Coords,
+    nib: usize,
+    left: usize,
+}
+
+impl Iterator for Levels<'_> {
+    type Item = u16;
+
+    fn next(&mut self) -> Option<u16> {
+        if self.left == 0 {
+            return None;
+        }
+        let (index, width) = self.coords.decode_at(self.nib);
+        self.nib += width;
+        self.left -= 1;
+        Some(index)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Levels<'_> {}
+
 impl Coords {
     /// The root's coordinates.
     pub const ROOT: Self = Self {
         len: 0,
-        levels: [0; MAX_DEPTH],
+        nibs: 0,
+        bytes: [0; COORD_BYTES],
     };
 
-    /// Coordinates from child indices; `Err(TooLong)` if deeper than [`MAX_DEPTH`] or an index
-    /// is above [`MAX_CHILD_INDEX`].
+    /// Coordinates from child indices; `Err(TooLong)` if deeper than [`MAX_DEPTH`], longer
+    /// than [`COORD_BYTES`] encoded, or an index is above [`MAX_CHILD_INDEX`].
     pub fn new(levels: &[u16]) -> Result<Self> {
         let mut c = Self::ROOT;
         for &l in levels {
@@ -88,24 +125,77 @@ impl Coords {
         Ok(c)
     }
 
+    fn nibble(&self, i: usize) -> u8 {
+        let b = self.bytes.get(i / 2).copied().unwrap_or(0);
+        if i.is_multiple_of(2) { b >> 4 } else { b & 0x0f }
+    }
+
+    fn set_nibble(&mut self, i: usize, v: u8) {
+        if let Some(b) = self.bytes.get_mut(i / 2) {
+            *b = if i.is_multiple_of(2) {
+                (*b & 0x0f) | (v << 4)
+            } else {
+                (*b & 0xf0) | (v & 0x0f)
+            };
+        }
+    }
+
+    /// The index starting at nibble `i` and its width in nibbles.
+    fn decode_at(&self, i: usize) -> (u16, usize) {
+        let n = self.nibble(i);
+        if n < 15 {
+            (u16::from(n), 1)
+        } else {
+            let v = u16::from(self.nibble(i + 1)) << 4 | u16::from(self.nibble(i + 2));
+            (15 + v, 3)
+        }
+    }
+
     /// Descend in place to child number `index`; `Err(TooLong)` if deeper than
-    /// [`MAX_DEPTH`] or an index is above [`MAX_CHILD_INDEX`] (then `self` is unchanged).
+    /// [`MAX_DEPTH`], longer than [`COORD_BYTES`] encoded, or an index is above
+    /// [`MAX_CHILD_INDEX`] (then `self` is unchanged).
     pub fn push(&mut self, index: u16) -> Result<()> {
-        let depth = self.depth();
-        if index > MAX_CHILD_INDEX {
+        if index > MAX_CHILD_INDEX || self.depth() >= MAX_DEPTH {
             return Err(Error::TooLong);
         }
-        let slot = self.levels.get_mut(depth).ok_or(Error::TooLong)?;
-        *slot = index;
+        let at = usize::from(self.nibs);
+        let width = if index < 15 { 1 } else { 3 };
+        if at + width > 2 * COORD_BYTES {
+            return Err(Error::TooLong);
+        }
+        if index < 15 {
+            // < 15 fits a nibble.
+            self.set_nibble(at, index as u8);
+        } else {
+            let v = index - 15; // <= 255 by MAX_CHILD_INDEX
+            self.set_nibble(at, 15);
+            self.set_nibble(at + 1, (v >> 4) as u8 & 0x0f);
+            self.set_nibble(at + 2, v as u8 & 0x0f);
+        }
+        self.nibs += width as u8;
         self.len += 1;
         Ok(())
     }
 
+    /// Nibble offset where the last level starts.
+    fn last_start(&self) -> Option<usize> {
+        let mut at = 0;
+        let mut start = None;
+        for _ in 0..self.depth() {
+            start = Some(at);
+            at += self.decode_at(at).1;
+        }
+        start
+    }
+
     /// The parent's coordinates (`None` for the root).
     pub fn parent(&self) -> Option<Self> {
-        let depth = self.depth().checked_sub(1)?;
+        let start = self.last_start()?;
         let mut c = *self;
-        c.levels[depth] = 0;
+        for i in start..usize::from(self.nibs) {
+            c.set_nibble(i, 0);
+        }
+        c.nibs = start as u8;
         c.len -= 1;
         Some(c)
     }
@@ -116,17 +206,45 @@ impl Coords {
     }
 
     /// The child indices, root first.
-    pub fn levels(&self) -> &[u16] {
-        &self.levels[..self.depth()]
+    pub fn levels(&self) -> Levels<'_> {
+        Levels {
+            coords: self,
+            nib: 0,
+            left: self.depth(),
+        }
+    }
+
+    /// The last child index (`None` for the root).
+    pub fn last_level(&self) -> Option<u16> {
+        self.last_start().map(|s| self.decode_at(s).0)
     }
 
     /// Length of the common prefix with `other`.
     pub fn common_prefix_len(&self, other: &Self) -> usize {
-        self.levels()
+        // The encoding is prefix-free per level: the levels in common are exactly those that
+        // end at or before the first nibble where the two streams differ.
+        let shared = usize::from(self.nibs.min(other.nibs));
+        let whole = shared / 2;
+        let mut diff = self.bytes[..whole]
             .iter()
-            .zip(other.levels())
-            .take_while(|(a, b)| a == b)
-            .count()
+            .zip(&other.bytes[..whole])
+            .position(|(a, b)| a != b)
+            .map_or(whole * 2, |i| {
+                i * 2 + usize::from(self.bytes[i] >> 4 == other.bytes[i] >> 4)
+            });
+        if diff == whole * 2 && shared % 2 == 1 && self.nibble(diff) == other.nibble(diff) {
+            diff += 1;
+        }
+        let mut at = 0;
+        let mut n = 0;
+        for _ in 0..self.depth().min(other.depth()) {
+            at += self.decode_at(at).1;
+            if at > diff {
+                break;
+            }
+            n += 1;
+        }
+        n
     }
 
     /// Hop distance between the two positions in the tree:
@@ -137,19 +255,17 @@ impl Coords {
 
     /// Whether `self` is `other` or one of its ancestors.
     pub fn is_prefix_of(&self, other: &Self) -> bool {
-        self.common_prefix_len(other) == self.depth()
-    }
-
-    fn nibbles(&self) -> usize {
-        self.levels()
-            .iter()
-            .map(|&l| if l < 15 { 1 } else { 3 })
-            .sum()
+        self.nibs <= other.nibs && self.common_prefix_len(other) == self.depth()
     }
 
     /// Bytes of the nibble-encoded body (without the descriptor).
     pub fn body_len(&self) -> usize {
-        self.nibbles().div_ceil(2)
+        usize::from(self.nibs).div_ceil(2)
+    }
+
+    /// The nibble-encoded body exactly as sent.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[..self.body_len()]
     }
 }
 
@@ -162,7 +278,7 @@ impl fmt::Debug for Coords {
 impl fmt::Display for Coords {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("/")?;
-        for (i, l) in self.levels().iter().enumerate() {
+        for (i, l) in self.levels().enumerate() {
             if i > 0 {
                 f.write_str(".")?;
             }
@@ -186,12 +302,14 @@ pub enum Address {
 const TYPE_COORDS: u8 = 0;
 const TYPE_SHORT: u8 = 1;
 const TYPE_NODE: u8 = 2;
+/// A coordinate descriptor's depth field at this value means a depth byte follows.
+const DEPTH_ESCAPE: usize = 63;
 
 impl Address {
     /// Encoded length including the descriptor byte.
     pub fn buffer_len(&self) -> usize {
         1 + match self {
-            Self::Coords(c) => c.body_len(),
+            Self::Coords(c) => c.body_len() + usize::from(c.depth() >= DEPTH_ESCAPE),
             Self::Short(_) => 4,
             Self::Node(_) => 8,
         }
@@ -209,7 +327,13 @@ impl Address {
         let low = d & 0x3f;
         match d >> 6 {
             TYPE_COORDS => {
-                let depth = usize::from(low);
+                let mut depth = usize::from(low);
+                if depth == DEPTH_ESCAPE {
+                    depth = usize::from(r.u8()?);
+                    if depth < DEPTH_ESCAPE {
+                        return Err(Error::BadAddress);
+                    }
+                }
                 if depth > MAX_DEPTH {
                     return Err(Error::BadAddress);
                 }
@@ -231,9 +355,14 @@ impl Address {
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<()> {
         match self {
             Self::Coords(c) => {
-                // depth <= MAX_DEPTH (32) < 64 by construction.
-                w.u8((TYPE_COORDS << 6) | c.len)?;
-                write_coords(w, c)
+                // depth <= MAX_DEPTH (127) by construction.
+                if c.depth() >= DEPTH_ESCAPE {
+                    w.u8((TYPE_COORDS << 6) | DEPTH_ESCAPE as u8)?;
+                    w.u8(c.len)?;
+                } else {
+                    w.u8((TYPE_COORDS << 6) | c.len)?;
+                }
+                w.put(c.body())
             }
             Self::Short(s) => {
                 w.u8(TYPE_SHORT << 6)?;
@@ -293,34 +422,6 @@ fn read_coords(r: &mut Reader<'_>, depth: usize) -> Result<Coords> {
     Ok(c)
 }
 
-fn write_coords(w: &mut Writer<'_>, c: &Coords) -> Result<()> {
-    let mut hi: Option<u8> = None;
-    let mut push = |n: u8, w: &mut Writer<'_>| -> Result<()> {
-        match hi.take() {
-            None => {
-                hi = Some(n);
-                Ok(())
-            }
-            Some(h) => w.u8(h << 4 | n),
-        }
-    };
-    for &l in c.levels() {
-        if l < 15 {
-            // < 15 fits a nibble.
-            push(l as u8, w)?;
-        } else {
-            let v = l - 15; // <= 255 by MAX_CHILD_INDEX
-            push(15, w)?;
-            push((v >> 4) as u8 & 0x0f, w)?;
-            push(v as u8 & 0x0f, w)?;
-        }
-    }
-    if let Some(h) = hi {
-        w.u8(h << 4)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,7 +460,8 @@ mod tests {
         assert_eq!(Address::parse(&[0xc0]), Err(Error::BadAddress));
         assert_eq!(Address::parse(&[0x41, 1, 2, 3, 4]), Err(Error::BadAddress));
         assert_eq!(Address::parse(&[0x01, 0x31]), Err(Error::BadAddress)); // pad nibble
-        assert_eq!(Address::parse(&[0x21]), Err(Error::BadAddress)); // depth 33
+        assert_eq!(Address::parse(&[0x3f, 0x80]), Err(Error::BadAddress)); // depth 128
+        assert_eq!(Address::parse(&[0x3f, 0x3e]), Err(Error::BadAddress)); // escape below 63
         assert_eq!(Address::parse(&[0x02, 0x3f]), Err(Error::BadAddress)); // truncated escape
         assert_eq!(Address::parse(&[0x40, 1]), Err(Error::Truncated));
     }
@@ -372,13 +474,81 @@ mod tests {
         assert_eq!(a.tree_distance(&b), 3);
         assert_eq!(a.tree_distance(&a), 0);
         assert!(Coords::ROOT.is_prefix_of(&a));
-        assert_eq!(a.parent().unwrap().levels(), &[1, 2]);
+        assert!(a.parent().unwrap().levels().eq([1, 2]));
         assert!(Coords::new(&[271]).is_err());
+        let big = Coords::new(&[1, 200, 3]).unwrap();
+        assert_eq!(big.parent().unwrap(), Coords::new(&[1, 200]).unwrap());
+        assert_eq!(big.last_level(), Some(3));
+        assert_eq!(
+            big.common_prefix_len(&Coords::new(&[1, 200, 4]).unwrap()),
+            2
+        );
+        assert_eq!(big.common_prefix_len(&Coords::new(&[1, 201]).unwrap()), 1);
+        assert_eq!(big.common_prefix_len(&Coords::new(&[1]).unwrap()), 1);
+        assert!(
+            !Coords::new(&[1, 200])
+                .unwrap()
+                .is_prefix_of(&Coords::new(&[1, 20]).unwrap())
+        );
+    }
+
+    #[test]
+    fn deep_coordinates_use_a_depth_byte() {
+        let deep = Coords::new(&[3; 100]).unwrap();
+        let a = Address::Coords(deep);
+        let mut buf = [0u8; 64];
+        let n = a.emit(&mut buf).unwrap();
+        assert_eq!(n, 2 + 50);
+        assert_eq!(a.buffer_len(), n);
+        assert_eq!(buf[..2], [0x3f, 100]);
+        assert_eq!(Address::parse(&buf[..n]).unwrap(), (a, n));
+        assert!(Coords::new(&[3; 128]).is_err());
+        assert!(Coords::new(&[300 - 30; 43]).is_err()); // 129 nibbles
     }
 
     #[test]
     fn depth_8_worst_case_is_5_bytes() {
         let c = Coords::new(&[14; 8]).unwrap();
         assert_eq!(Address::Coords(c).buffer_len(), 5);
+    }
+
+    mod props {
+        extern crate std;
+        use super::*;
+        use proptest::prelude::*;
+        use std::vec::Vec;
+
+        fn levels() -> impl Strategy<Value = Vec<u16>> {
+            // Mostly small indices (shared prefixes), some escapes, up to the full depth.
+            proptest::collection::vec(
+                prop_oneof![4 => 0u16..3, 1 => 0u16..=MAX_CHILD_INDEX],
+                0..=MAX_DEPTH,
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn coords_behave_like_their_levels(a in levels(), b in levels()) {
+                let (Ok(x), Ok(y)) = (Coords::new(&a), Coords::new(&b)) else {
+                    // Only too many wide indices may fail.
+                    let nibs = |v: &[u16]| v.iter().map(|&l| if l < 15 { 1 } else { 3 }).sum::<usize>();
+                    prop_assert!(nibs(&a) > 2 * COORD_BYTES || nibs(&b) > 2 * COORD_BYTES);
+                    return Ok(());
+                };
+                prop_assert!(x.levels().eq(a.iter().copied()));
+                let naive = a.iter().zip(&b).take_while(|(p, q)| p == q).count();
+                prop_assert_eq!(x.common_prefix_len(&y), naive);
+                prop_assert_eq!(x.is_prefix_of(&y), naive == a.len());
+                prop_assert_eq!(x == y, a == b);
+                prop_assert_eq!(x.last_level(), a.last().copied());
+                if let Some(p) = x.parent() {
+                    prop_assert_eq!(p, Coords::new(&a[..a.len() - 1]).unwrap());
+                }
+                let mut buf = [0u8; 2 + COORD_BYTES];
+                let n = Address::Coords(x).emit(&mut buf).unwrap();
+                prop_assert_eq!(n, Address::Coords(x).buffer_len());
+                prop_assert_eq!(Address::parse(&buf[..n]).unwrap(), (Address::Coords(x), n));
+            }
+        }
     }
 }

@@ -21,7 +21,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 && nt.root == tree.root
                 && nt.coords.depth() == base.depth() + 1
                 && base.is_prefix_of(&nt.coords))
-            .then(|| nt.coords.levels().last().copied())
+            .then(|| nt.coords.last_level())
             .flatten()
         };
         let claimed = if tree.placed {
@@ -156,7 +156,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             return;
         }
         let e = n.trees[t];
-        let (Some(parent_coords), Some(&index)) = (addr.parent(), addr.levels().last()) else {
+        let (Some(parent_coords), Some(index)) = (addr.parent(), addr.last_level()) else {
             return;
         };
         let Some(rank) = self.policy.rank(t as u8, e.root) else {
