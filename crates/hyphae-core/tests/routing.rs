@@ -142,6 +142,7 @@ fn trees_form_on_a_grid_and_route_between_corners() {
     run_converge(&mut w, &alive, Duration::from_secs(90));
     let stretch_pairs = [(0, 24), (4, 20), (2, 22), (10, 14), (24, 0)];
     let mut total = (0u32, 0u32);
+    w.recorded = Some(Vec::new());
     for &(a, b) in &stretch_pairs {
         // 24 other nodes, 16 name-cache entries: wait until a's cache holds b (announcements
         // are refreshed every two minutes).
@@ -161,8 +162,32 @@ fn trees_form_on_a_grid_and_route_between_corners() {
         total.0 += hops[0];
         total.1 += shortest;
     }
+    // Routed data frames name the destination in all three trees (one tree in the header's
+    // tree field, the other two as alternates), at the origin and at every forwarder.
+    let mut with_alternates = [0usize; 2];
+    for (sender, bytes) in w.recorded.take().unwrap() {
+        let Ok(f) = hyphae_wire::FrameRepr::parse(&bytes) else {
+            continue;
+        };
+        let Some(r) = f.routing else { continue };
+        if matches!(r.dst, hyphae_wire::Address::Coords(_))
+            && matches!(f.body, hyphae_wire::frame::Body::Fragment(_))
+        {
+            let all = r.alt.iter().all(Option::is_some);
+            let origin = r.src == hyphae_wire::Address::Node(node_id(sender));
+            if all {
+                with_alternates[usize::from(!origin)] += 1;
+            }
+        }
+    }
+    assert!(
+        with_alternates[0] > 0 && with_alternates[1] > 0,
+        "origin / forwarded frames with both alternates: {with_alternates:?}"
+    );
     let stretch = f64::from(total.0) / f64::from(total.1);
-    eprintln!("grid 5x5: stretch {stretch:.2} over {stretch_pairs:?}");
+    eprintln!(
+        "grid 5x5: stretch {stretch:.2} over {stretch_pairs:?}, frames with alternates {with_alternates:?}"
+    );
     assert!(stretch <= 1.5, "stretch {stretch}");
     // Control traffic is counted, routing state is small.
     for n in &w.nodes {

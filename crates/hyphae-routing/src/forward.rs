@@ -89,7 +89,10 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 .flatten()
                 .and_then(|d| self.own_distance(now, t, &d, metric))
         };
-        let threshold = own(tree).or_else(|| (0..trees).filter_map(own).min());
+        // Progress is measured by the best tree (PIE): a neighbour must be strictly closer
+        // than this node in the tree where this node is closest.
+        let threshold = (0..trees).filter_map(own).min();
+        let _ = tree;
         let Some(threshold) = threshold else {
             return Decision::Unreachable;
         };

@@ -369,6 +369,14 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         }
     }
 
+    /// Traffic other than a beacon was heard from neighbour `nb` (an authenticated frame): it
+    /// is alive, whatever became of its last beacons. Unknown handles are ignored.
+    pub fn heard(&mut self, now: Instant, nb: NeighbourId) {
+        if let Some(n) = self.slot(nb).and_then(|s| self.nbs[s].as_mut()) {
+            n.last_heard = now;
+        }
+    }
+
     /// Advance timers: neighbour expiry, epoch refresh at the root, root loss, claims,
     /// hysteresis. Call at [`Router::poll_timeout`] or more often.
     pub fn handle_timeout(&mut self, now: Instant) {

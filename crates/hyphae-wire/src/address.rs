@@ -127,7 +127,11 @@ impl Coords {
 
     fn nibble(&self, i: usize) -> u8 {
         let b = self.bytes.get(i / 2).copied().unwrap_or(0);
-        if i.is_multiple_of(2) { b >> 4 } else { b & 0x0f }
+        if i.is_multiple_of(2) {
+            b >> 4
+        } else {
+            b & 0x0f
+        }
     }
 
     fn set_nibble(&mut self, i: usize, v: u8) {

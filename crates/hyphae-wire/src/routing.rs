@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! byte 0: hop limit
-//! byte 1: bits 2..0 tree index | bits 7..3 reserved (zero)
+//! byte 1: bits 2..0 tree index | bits 4..3 alternates mask | bits 7..5 reserved (zero)
 //! bytes 2..4: epoch (u16 LE)
-//! then: destination address, source address (`address`, nibble-encoded coordinates or ids)
+//! then: destination address, the destination's coordinates in other trees (one per mask
+//! bit), source address (`address`, nibble-encoded coordinates or ids)
 //! ```
 
 use core::fmt;
@@ -28,6 +29,18 @@ pub const FIXED_LEN: usize = field::ADDRESSES;
 pub const MAX_HOP_LIMIT: u8 = 255;
 /// Largest tree index the 3-bit field carries.
 pub const MAX_TREE: u8 = 7;
+/// Most alternate destination coordinates a header carries (the two-bit mask).
+pub const MAX_ALTERNATES: usize = 2;
+
+/// The trees the alternates of a header carried in tree `tree` refer to: the trees other than
+/// `tree`, in ascending order (`frames.md` §3).
+pub const fn alternate_trees(tree: u8) -> [u8; MAX_ALTERNATES] {
+    match tree {
+        0 => [1, 2],
+        1 => [0, 2],
+        _ => [0, 1],
+    }
+}
 
 packet_view! {
     /// A read/write view over a routing header (and whatever follows it).
@@ -51,9 +64,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn tree(&self) -> u8 {
         self.bytes()[field::TREE] & 0x07
     }
+    /// Which alternate destination coordinates follow the destination (bit j: the j-th tree of
+    /// [`alternate_trees`]).
+    pub fn alternates(&self) -> u8 {
+        (self.bytes()[field::TREE] >> 3) & 0x03
+    }
     /// The tree byte's reserved bits (must be zero).
     pub fn reserved(&self) -> u8 {
-        self.bytes()[field::TREE] & 0xf8
+        self.bytes()[field::TREE] & 0xe0
     }
     /// Epoch (tree state) of the tree.
     pub fn epoch(&self) -> u16 {
@@ -69,6 +87,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn header_len(&self) -> Result<usize> {
         let mut r = Reader::new(self.addresses());
         Address::read(&mut r)?;
+        for _ in 0..self.alternates().count_ones() {
+            Address::read(&mut r)?;
+        }
         Address::read(&mut r)?;
         Ok(FIXED_LEN + r.pos())
     }
@@ -79,9 +100,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_hop_limit(&mut self, hops: u8) {
         self.bytes_mut()[field::HOPS] = hops;
     }
-    /// Set the tree index (masked to three bits; the reserved bits are cleared).
-    pub fn set_tree(&mut self, tree: u8) {
-        self.bytes_mut()[field::TREE] = tree & 0x07;
+    /// Set the tree index (masked to three bits) and the alternates mask (two bits); the
+    /// reserved bits are cleared.
+    pub fn set_tree(&mut self, tree: u8, alternates: u8) {
+        self.bytes_mut()[field::TREE] = (tree & 0x07) | ((alternates & 0x03) << 3);
     }
     /// Set the epoch.
     pub fn set_epoch(&mut self, epoch: u16) {
@@ -104,6 +126,10 @@ pub struct Repr {
     pub epoch: u16,
     /// Where the frame goes.
     pub dst: Address,
+    /// The destination's coordinates in the other trees (`alt[j]` in the j-th tree of
+    /// [`alternate_trees`]`(tree)`), where the origin knows them; only with coordinates in
+    /// `dst`.
+    pub alt: [Option<Coords>; MAX_ALTERNATES],
     /// Where it came from.
     pub src: Address,
 }
@@ -118,19 +144,54 @@ impl Repr {
         }
         let mut r = Reader::new(packet.addresses());
         let dst = Address::read(&mut r)?;
+        let mut alt = [None; MAX_ALTERNATES];
+        let mask = packet.alternates();
+        if mask != 0 && !matches!(dst, Address::Coords(_)) {
+            return Err(Error::BadAddress);
+        }
+        for (j, slot) in alt.iter_mut().enumerate() {
+            if mask & (1 << j) != 0 {
+                let Address::Coords(c) = Address::read(&mut r)? else {
+                    return Err(Error::BadAddress);
+                };
+                *slot = Some(c);
+            }
+        }
         let src = Address::read(&mut r)?;
         Ok(Self {
             hop_limit: packet.hop_limit(),
             tree: packet.tree(),
             epoch: packet.epoch(),
             dst,
+            alt,
             src,
         })
     }
 
     /// Encoded length.
     pub fn buffer_len(&self) -> usize {
-        FIXED_LEN + self.dst.buffer_len() + self.src.buffer_len()
+        let alt: usize = self
+            .alternates()
+            .map(|c| Address::Coords(c).buffer_len())
+            .sum();
+        FIXED_LEN + self.dst.buffer_len() + alt + self.src.buffer_len()
+    }
+
+    /// The alternates that are sent (none unless `dst` is coordinates).
+    fn alternates(&self) -> impl Iterator<Item = Coords> + '_ {
+        let coords = matches!(self.dst, Address::Coords(_));
+        self.alt.iter().flatten().copied().filter(move |_| coords)
+    }
+
+    fn alternates_mask(&self) -> u8 {
+        if !matches!(self.dst, Address::Coords(_)) {
+            return 0;
+        }
+        self.alt
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some())
+            .fold(0, |m, (j, _)| m | 1 << j)
     }
 
     /// Emit into the front of `packet`. `Err(Malformed)` for a tree above 7, `Err(TooLong)`
@@ -141,10 +202,13 @@ impl Repr {
         }
         ensure_room!(packet, self.buffer_len());
         packet.set_hop_limit(self.hop_limit);
-        packet.set_tree(self.tree);
+        packet.set_tree(self.tree, self.alternates_mask());
         packet.set_epoch(self.epoch);
         let mut w = Writer::new(packet.addresses_mut());
         self.dst.write(&mut w)?;
+        for c in self.alternates() {
+            Address::Coords(c).write(&mut w)?;
+        }
         self.src.write(&mut w)
     }
 }
@@ -175,8 +239,42 @@ mod tests {
             tree: 1,
             epoch: 0x0102,
             dst: Address::Coords(Coords::new(&[3, 0, 20, 1]).unwrap()),
+            alt: [None; MAX_ALTERNATES],
             src: Address::Short(ShortId([1, 2, 3, 4])),
         }
+    }
+
+    #[test]
+    fn alternates() {
+        let mut r = repr();
+        r.alt[1] = Some(Coords::new(&[2, 5]).unwrap());
+        let mut buf = [0u8; 32];
+        let n = r.buffer_len();
+        assert_eq!(n, HDR.len() + 2);
+        r.emit(&mut Packet::new_unchecked(&mut buf[..n])).unwrap();
+        assert_eq!(buf[1], 0x01 | 0x10);
+        assert_eq!(buf[8..10], [0x02, 0x25]);
+        let p = Packet::new_checked(&buf[..n]).unwrap();
+        assert_eq!(p.header_len(), Ok(n));
+        assert_eq!(Repr::parse(&p).unwrap(), r);
+        assert_eq!(alternate_trees(1), [0, 2]);
+        // An alternate that is not coordinates, or alternates after a node-id destination.
+        let mut bad = buf;
+        bad[8] = 0x40;
+        assert!(Repr::parse(&Packet::new_unchecked(&bad[..n])).is_err());
+        let mut node = r;
+        node.dst = Address::Short(ShortId([9; 4]));
+        let n2 = node.buffer_len();
+        assert_eq!(n2, 4 + 5 + 5);
+        node.emit(&mut Packet::new_unchecked(&mut buf[..n2]))
+            .unwrap();
+        assert_eq!(buf[1], 0x01);
+        let mut forged = buf;
+        forged[1] |= 0x08;
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&forged[..n2])),
+            Err(Error::BadAddress)
+        );
     }
 
     #[test]
@@ -186,7 +284,7 @@ mod tests {
         assert_eq!((p.hop_limit(), p.tree(), p.epoch()), (7, 1, 0x0102));
         assert_eq!(p.header_len(), Ok(13));
         let mut bad = HDR;
-        bad[1] |= 0x08;
+        bad[1] |= 0x20;
         assert_eq!(
             Repr::parse(&Packet::new_unchecked(&bad[..])),
             Err(Error::Malformed)

@@ -193,6 +193,7 @@ mod tests {
                 tree: 7,
                 epoch: 0xffff,
                 dst: c,
+                alt: [None; 2],
                 src: c,
             }),
             ..FrameRepr::new(Body::Single(single::Repr {

@@ -36,15 +36,27 @@ fn app() -> impl Strategy<Value = AppId> {
 }
 
 fn routing() -> impl Strategy<Value = RoutingRepr> {
-    (0u8..=31, 0u8..=7, any::<u16>(), address(), address()).prop_map(
-        |(hop_limit, tree, epoch, dst, src)| RoutingRepr {
+    (
+        any::<u8>(),
+        0u8..=7,
+        any::<u16>(),
+        address(),
+        prop::array::uniform2(prop::option::of(coords())),
+        address(),
+    )
+        .prop_map(|(hop_limit, tree, epoch, dst, alt, src)| RoutingRepr {
             hop_limit,
             tree,
             epoch,
             dst,
+            // Alternates exist only after a coordinate destination.
+            alt: if matches!(dst, Address::Coords(_)) {
+                alt
+            } else {
+                [None; 2]
+            },
             src,
-        },
-    )
+        })
 }
 
 fn beacon() -> impl Strategy<Value = BeaconRepr> {

@@ -113,6 +113,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             tree: 0,
             epoch,
             dst: Address::Node(dest),
+            alt: [None; 2],
             src: Address::Node(self.id),
         };
         match route.via {
@@ -127,6 +128,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 tree,
                 epoch,
                 dst: Address::Coords(coords),
+                alt: self.tree_alternates(&dest, tree),
                 src: Address::Node(self.id),
             }),
             Via::Flood => {

@@ -55,6 +55,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         };
         peer.heard(now, link, from, meta);
         let neighbour = peer.id;
+        self.tree_heard(now, &neighbour);
         self.rx_hop_limit_left = frame.routing.map(|r| r.hop_limit);
         self.rx_meta = meta;
         let origin = match frame.routing {

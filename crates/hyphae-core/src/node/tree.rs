@@ -333,107 +333,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.tree()?.router.tree_state(t).map(|(r, e)| (r.0, e))
     }
 
-    /// Put `node`'s coordinates into the name cache (tree mode; `false` otherwise), e.g. from
-    /// an out-of-band directory or a simulator's oracle. Position announcements (gossip) fill
-    /// it too.
-    pub fn learn_position(
-        &mut self,
-        now: Instant,
-        node: NodeId,
-        coords: &[Option<Coords>; MAX_TREES],
-    ) -> bool {
-        let Some(t) = self.tree_mut() else {
-            return false;
-        };
-        t.names.learn_all(ri(now), node, coords);
-        true
-    }
-
-    /// The coordinates the name cache holds for `node`.
-    pub fn resolve(&self, node: &NodeId) -> Option<[Option<Coords>; MAX_TREES]> {
-        self.tree()?.names.resolve(ri(self.last_now), *node)
-    }
-
-    /// Subscribe to gossip `topic`: messages on it arrive as [`crate::Event::Gossip`].
-    pub fn gossip_subscribe(&mut self, topic: u16) -> bool {
-        self.tree_mut().is_some_and(|t| t.gossip.subscribe(topic))
-    }
-
-    /// Flood `data` on gossip `topic` (tree mode) within the configured announcement hops.
-    /// `TooLarge` if it does not fit one gossip frame (announce-and-fetch is not wired yet).
-    pub fn gossip_publish(
-        &mut self,
-        now: Instant,
-        topic: u16,
-        data: &[u8],
-    ) -> Result<(), SendError> {
-        let Some(t) = self.tree_mut() else {
-            return Err(SendError::BadDestination);
-        };
-        if data.len() > t.gossip.inline_max {
-            return Err(SendError::TooLarge);
-        }
-        let mut buf = [0u8; M];
-        let msg = t
-            .gossip
-            .publish(ri(now), topic, data)
-            .map_err(|_| SendError::TooLarge)?;
-        let len = FrameRepr::new(Body::Gossip(msg))
-            .emit(&mut buf)
-            .map_err(|_| SendError::TooLarge)?;
-        if self.push_broadcast(&buf[..len], true) {
-            self.rstats.gossip_sent += 1;
-            Ok(())
-        } else {
-            Err(SendError::Busy)
-        }
-    }
-
-    /// Announce that `app` provides service `name` (1..=32 bytes) here: published by gossip now
-    /// and every 300 s; other nodes find it with [`crate::Node::find_service`].
-    pub fn announce_service(
-        &mut self,
-        now: Instant,
-        name: &str,
-        app: AppId,
-    ) -> Result<(), SendError> {
-        if name.is_empty() || name.len() > 32 {
-            return Err(SendError::TooLarge);
-        }
-        let Some(t) = self.tree_mut() else {
-            return Err(SendError::BadDestination);
-        };
-        t.own_services.retain(|(_, n)| n.as_str() != name);
-        let mut s = heapless::String::new();
-        let _ = s.push_str(name);
-        t.own_services
-            .push((app, s))
-            .map_err(|_| SendError::AppTable)?;
-        t.next_service_announce = Some(now);
-        self.announce_services(now);
-        Ok(())
-    }
-
-    /// The nearest known provider of service `name` (smallest tree distance over the trees;
-    /// providers whose position is unknown rank last). This node's own services count.
-    pub fn find_service(&self, name: &str) -> Option<ServiceProvider> {
-        let t = self.tree()?;
-        let now = ri(self.last_now);
-        if let Some((app, _)) = t.own_services.iter().find(|(_, n)| n.as_str() == name) {
-            return Some(ServiceProvider {
-                node: self.id,
-                app: *app,
-                distance: Some(0),
-            });
-        }
-        let (r, d) = t.services.nearest(now, name, &t.position(), &t.names)?;
-        Some(ServiceProvider {
-            node: r.provider,
-            app: r.app,
-            distance: (d != u32::MAX).then_some(d),
-        })
-    }
-
     /// Start a trace route to `dest` (tree mode): a probe routed like data, on which every
     /// forwarding node and the destination record a hop (short id, RSSI and link quality of the
     /// link it arrived on); the reply brings them back as [`crate::Event::TraceDone`], and
@@ -502,6 +401,16 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.announce_position(now);
         self.announce_services(now);
         self.request_positions(now);
+    }
+
+    /// Any frame from neighbour `from` keeps it alive in the router (not only its beacons, which
+    /// collide more often than unicast frames that the link layer retries).
+    pub(super) fn tree_heard(&mut self, now: Instant, from: &NodeId) {
+        if let Some(t) = self.tree_mut()
+            && let Some(nb) = t.nb_of(from)
+        {
+            t.router.heard(ri(now), nb);
+        }
     }
 
     pub(super) fn tree_on_beacon(&mut self, now: Instant, b: &BeaconRepr) {
@@ -631,14 +540,30 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return Inbound::Pass;
         };
         let h = usize::from(r.tree);
-        let mut dest = [None; MAX_TREES];
+        // The destination per tree as the header carries it (the frame keeps exactly these),
+        // then completed from the name cache.
+        let mut carried = [None; MAX_TREES];
         if h < MAX_TREES && t.router.epoch_matches(h, r.epoch, EPOCH_WINDOW) {
-            dest[h] = Some(d);
-            if let Some(e) = t.names.by_coords(rnow, h, &d) {
-                for (slot, c) in dest.iter_mut().zip(e.coords) {
-                    if slot.is_none() {
-                        *slot = c;
-                    }
+            carried[h] = Some(d);
+        }
+        for (c, other) in r
+            .alt
+            .iter()
+            .zip(hyphae_wire::routing::alternate_trees(r.tree))
+        {
+            if let Some(slot) = carried.get_mut(usize::from(other)) {
+                *slot = slot.or(*c);
+            }
+        }
+        let mut dest = carried;
+        if let Some(e) = carried
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| t.names.by_coords(rnow, i, c.as_ref()?))
+        {
+            for (slot, c) in dest.iter_mut().zip(e.coords) {
+                if slot.is_none() {
+                    *slot = c;
                 }
             }
         }
@@ -665,11 +590,21 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 let epoch = router
                     .tree_state(usize::from(tree))
                     .map_or(r.epoch, |s| s.1);
+                let mut alt = [None; hyphae_wire::routing::MAX_ALTERNATES];
+                for (slot, other) in alt
+                    .iter_mut()
+                    .zip(hyphae_wire::routing::alternate_trees(tree))
+                {
+                    if other != tree {
+                        *slot = carried.get(usize::from(other)).copied().flatten();
+                    }
+                }
                 let hdr = RoutingRepr {
                     hop_limit: r.hop_limit.saturating_sub(1),
                     tree,
                     epoch,
                     dst: Address::Coords(coords),
+                    alt,
                     src: r.src,
                 };
                 (neighbour, (hdr, kind == Kind::Error))
@@ -852,10 +787,19 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 let epoch = t.router.tree_state(usize::from(tree)).map_or(0, |s| s.1);
                 // Reserve room for deeper coordinates, so a renumbering during the transfer
                 // does not make its fragments too large.
-                let dst = Address::Coords(coords)
-                    .buffer_len()
-                    .saturating_add(2)
-                    .max(hyphae_wire::sizes::coords_len(16));
+                let reserve = |c: Coords| {
+                    Address::Coords(c)
+                        .buffer_len()
+                        .saturating_add(2)
+                        .max(hyphae_wire::sizes::coords_len(16))
+                };
+                let dst = reserve(coords)
+                    + self
+                        .tree_alternates(dest, tree)
+                        .into_iter()
+                        .flatten()
+                        .map(reserve)
+                        .sum::<usize>();
                 return Some(Route {
                     link,
                     to,
@@ -879,6 +823,31 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     /// Send the router's queued tree messages; beacon early when its entries changed.
+    /// The destination's coordinates in the trees other than `tree` (`frames.md` §3), from the
+    /// name cache, for the alternates of a routing header this node originates.
+    pub(super) fn tree_alternates(
+        &self,
+        dest: &NodeId,
+        tree: u8,
+    ) -> [Option<Coords>; hyphae_wire::routing::MAX_ALTERNATES] {
+        let mut alt = [None; hyphae_wire::routing::MAX_ALTERNATES];
+        let Some(t) = self.tree() else { return alt };
+        let Some(coords) = t.names.resolve(ri(self.last_now), *dest) else {
+            return alt;
+        };
+        let trees = t.router.tree_count();
+        for (slot, other) in alt
+            .iter_mut()
+            .zip(hyphae_wire::routing::alternate_trees(tree))
+        {
+            let other = usize::from(other);
+            if other < trees && other != usize::from(tree) {
+                *slot = coords.get(other).copied().flatten();
+            }
+        }
+        alt
+    }
+
     fn drain_router(&mut self, now: Instant) {
         loop {
             let Some(t) = self.tree_mut() else { return };
@@ -911,178 +880,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             let at = now.max(t.last_early_beacon + t.interval / 4);
             t.last_early_beacon = at;
             self.next_beacon = self.next_beacon.min(at);
-        }
-    }
-
-    /// Publish this node's position when it changed and stayed for two intervals, at most once
-    /// per five intervals, and refresh it every two minutes.
-    fn announce_position(&mut self, now: Instant) {
-        let id = self.id;
-        let Some(t) = self.tree_mut() else { return };
-        if t.announce_hops == 0 {
-            return;
-        }
-        let pos = t.position();
-        if pos.iter().all(Option::is_none) {
-            t.changed_at = None;
-            return;
-        }
-        if pos == t.announced {
-            t.changed_at = None;
-        } else if t.changed_at.is_none() {
-            t.changed_at = Some(now);
-        }
-        let settled = t
-            .changed_at
-            .is_some_and(|c| now >= c + t.interval * 2 && now >= t.next_announce);
-        // Refresh every two minutes, or every 60 intervals on a slow (duty-cycled) link.
-        let every = ANNOUNCE_REFRESH.max(t.interval * 60);
-        let refresh = t.changed_at.is_none() && now >= t.next_announce + every;
-        if !(settled || refresh) {
-            return;
-        }
-        t.announced = pos;
-        t.changed_at = None;
-        t.next_announce = now + t.interval * 5;
-        let hops = t.gossip.hop_limit;
-        let _ = id;
-        self.publish_position(now, hops);
-    }
-
-    /// Flood this node's position (topic [`POSITION_TOPIC`]) within `hops`.
-    fn publish_position(&mut self, now: Instant, hops: u8) {
-        let id = self.id;
-        let Some(t) = self.tree_mut() else { return };
-        let pos = t.position();
-        if pos.iter().all(Option::is_none) {
-            return;
-        }
-        let mut payload = [0u8; 200];
-        let Some(n) = encode_position(id, &pos[..t.router.tree_count()], &mut payload) else {
-            return;
-        };
-        let mut buf = [0u8; M];
-        let Ok(mut msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n]) else {
-            return;
-        };
-        msg.hops_left = hops.clamp(1, hyphae_wire::gossip::MAX_HOPS);
-        if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
-            && self.push_broadcast(&buf[..len], true)
-        {
-            self.rstats.gossip_sent += 1;
-        }
-    }
-
-    /// Answer a position request: routed to the requester when its position is known (one
-    /// path), else flooded as far as the request travelled, plus one.
-    fn answer_position(&mut self, now: Instant, requester: Option<NodeId>, travelled: u8) {
-        let id = self.id;
-        if let Some(to) = requester
-            && let Some(route) = self.route_to(&to)
-            && let Some(t) = self.tree_mut()
-        {
-            let pos = t.position();
-            let mut payload = [0u8; 200];
-            if let Some(n) = encode_position(id, &pos[..t.router.tree_count()], &mut payload)
-                && let Ok(mut msg) = t.gossip.publish(ri(now), POSITION_TOPIC, &payload[..n])
-            {
-                // Not flooded any further: it travels as a routed frame to the requester.
-                msg.hops_left = 0;
-                let mut buf = [0u8; M];
-                if let Some(len) =
-                    self.emit_to(&mut buf, to, &route, Body::Gossip(msg), Flags::default())
-                    && self.push_frame(route.link, route.to, &buf[..len], true)
-                {
-                    self.rstats.gossip_sent += 1;
-                    return;
-                }
-            }
-        }
-        let hops = travelled
-            .saturating_add(1)
-            .min(hyphae_wire::gossip::MAX_HOPS);
-        self.publish_position(now, hops);
-    }
-
-    /// Ask for the position of destinations that transfers wait for (at most once per
-    /// [`REQUEST_GAP`] per destination).
-    fn request_positions(&mut self, now: Instant) {
-        let me = self.id;
-        for i in 0..self.outbound.len() {
-            let t = &self.outbound[i];
-            if t.state != super::transfer::OutState::WaitRoute {
-                continue;
-            }
-            let Some(dest) = t.dest else { continue };
-            if self.route_to(&dest).is_some() {
-                continue;
-            }
-            let Some(st) = self.tree_mut() else { return };
-            if st
-                .requested
-                .iter()
-                .flatten()
-                .any(|(d, at)| *d == dest && now < *at + REQUEST_GAP)
-            {
-                continue;
-            }
-            let slot = st
-                .requested
-                .iter()
-                .position(|e| e.is_none_or(|(_, at)| now >= at + REQUEST_GAP))
-                .unwrap_or(0);
-            st.requested[slot] = Some((dest, now));
-            let mut buf = [0u8; M];
-            // Payload: the wanted id, then this node's own position announcement, so the
-            // destination can answer along one routed path.
-            let mut payload = [0u8; 200];
-            payload[..8].copy_from_slice(&dest.0);
-            let pos = st.position();
-            let n = encode_position(me, &pos[..st.router.tree_count()], &mut payload[8..])
-                .map_or(8, |n| 8 + n);
-            let Ok(mut msg) = st
-                .gossip
-                .publish(ri(now), POSITION_REQUEST_TOPIC, &payload[..n])
-            else {
-                continue;
-            };
-            // A lookup must reach the destination wherever it is: the widest gossip radius.
-            msg.hops_left = hyphae_wire::gossip::MAX_HOPS;
-            if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
-                && self.push_broadcast(&buf[..len], true)
-            {
-                self.rstats.gossip_sent += 1;
-            }
-        }
-    }
-
-    fn announce_services(&mut self, now: Instant) {
-        let id = self.id;
-        let Some(t) = self.tree_mut() else { return };
-        if t.next_service_announce.is_none_or(|at| now < at) || t.own_services.is_empty() {
-            return;
-        }
-        t.service_seq = t.service_seq.wrapping_add(1);
-        t.next_service_announce = Some(now + Duration::from_secs(u64::from(SERVICE_TTL) * 5));
-        let mut s = ServiceRepr::new(id, t.service_seq, SERVICE_TTL);
-        for (app, name) in &t.own_services {
-            let _ = s.push(hyphae_wire::service::Entry {
-                app: *app,
-                name: name.as_str(),
-            });
-        }
-        let mut payload = [0u8; 200];
-        let Ok(n) = Body::Service(s).emit(&mut payload) else {
-            return;
-        };
-        let mut buf = [0u8; M];
-        let Ok(msg) = t.gossip.publish(ri(now), SERVICE_TOPIC, &payload[..n]) else {
-            return;
-        };
-        if let Ok(len) = FrameRepr::new(Body::Gossip(msg)).emit(&mut buf)
-            && self.push_broadcast(&buf[..len], true)
-        {
-            self.rstats.gossip_sent += 1;
         }
     }
 }
@@ -1158,106 +955,6 @@ fn reemit(
     Some(total)
 }
 
+mod names;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hyphae_wire::{FragmentRepr, SingleRepr};
-
-    fn routed(body: Body<'_>, buf: &mut [u8]) -> usize {
-        let frame = FrameRepr {
-            flags: Flags::default().with_ack_requested(true),
-            security: None,
-            routing: Some(RoutingRepr {
-                hop_limit: 9,
-                tree: 1,
-                epoch: 77,
-                dst: Address::Coords(Coords::new(&[1, 2, 3]).unwrap()),
-                src: Address::Node(NodeId([5; 8])),
-            }),
-            body,
-        };
-        frame.emit(buf).unwrap()
-    }
-
-    #[test]
-    fn keys_tell_fragments_and_kinds_apart() {
-        let app = AppId::new(0x1234).unwrap();
-        let src = NodeId([5; 8]);
-        let (mut a, mut b, mut c) = ([0u8; 64], [0u8; 64], [0u8; 64]);
-        let la = routed(
-            Body::Fragment(FragmentRepr {
-                transfer: 3,
-                index: 0,
-                last: 4,
-                data: b"xy",
-            }),
-            &mut a,
-        );
-        let lb = routed(
-            Body::Fragment(FragmentRepr {
-                transfer: 3,
-                index: 1,
-                last: 4,
-                data: b"xy",
-            }),
-            &mut b,
-        );
-        let lc = routed(
-            Body::Single(SingleRepr {
-                transfer: 3,
-                app,
-                payload: b"xy",
-            }),
-            &mut c,
-        );
-        let fa = Frame::parse(&a[..la]).unwrap();
-        let fb = Frame::parse(&b[..lb]).unwrap();
-        let fc = Frame::parse(&c[..lc]).unwrap();
-        let keys = [
-            frame_key(&src, &fa),
-            frame_key(&src, &fb),
-            frame_key(&src, &fc),
-        ];
-        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2]);
-        assert_eq!(frame_key(&src, &fa), keys[0]);
-        assert_ne!(frame_key(&NodeId([6; 8]), &fa), keys[0]);
-        assert_eq!(data_transfer(&fc), Some(3));
-    }
-
-    #[test]
-    fn reemit_rewrites_the_header_and_keeps_the_body() {
-        let app = AppId::new(0x1234).unwrap();
-        let mut a = [0u8; 64];
-        let la = routed(
-            Body::Single(SingleRepr {
-                transfer: 3,
-                app,
-                payload: b"hello",
-            }),
-            &mut a,
-        );
-        let f = Frame::parse(&a[..la]).unwrap();
-        let hdr = RoutingRepr {
-            hop_limit: 8,
-            tree: 2,
-            epoch: 5,
-            dst: Address::Coords(Coords::new(&[4, 20, 1, 1, 1]).unwrap()),
-            src: Address::Node(NodeId([5; 8])),
-        };
-        let mut out = [0u8; 64];
-        let n = reemit(&f, &hdr, f.body, true, true, &mut out).unwrap();
-        let back = FrameRepr::parse(&out[..n]).unwrap();
-        assert_eq!(back.routing, Some(hdr));
-        assert!(back.flags.error() && back.flags.throttle() && back.flags.ack_requested());
-        assert_eq!(
-            back.body,
-            Body::Single(SingleRepr {
-                transfer: 3,
-                app,
-                payload: b"hello",
-            })
-        );
-        // Too small a buffer: refused, no panic.
-        assert!(reemit(&f, &hdr, f.body, false, false, &mut out[..10]).is_none());
-    }
-}
+mod tests;

@@ -136,6 +136,8 @@ pub struct World {
     /// `LinkEvent::TxDone` when the frame ends.
     pub tx_status: bool,
     statuses: Vec<(Instant, usize, bool)>,
+    /// When set, every frame put on the air is kept here with its sender.
+    pub recorded: Option<Vec<(usize, Vec<u8>)>>,
 }
 
 pub fn addr(i: usize) -> LinkAddr {
@@ -181,6 +183,7 @@ impl World {
             missed_asleep: 0,
             tx_status: false,
             statuses: Vec::new(),
+            recorded: None,
         }
     }
 
@@ -252,6 +255,9 @@ impl World {
             self.radio_free[j] = self.radio_free[j].max(end);
         }
         self.frames_sent[i] += 1;
+        if let Some(r) = self.recorded.as_mut() {
+            r.push((i, buf[..t.len].to_vec()));
+        }
         if self.trace {
             let f = hyphae_wire::FrameRepr::parse(&buf[..t.len]);
             match f {
