@@ -656,14 +656,22 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         {
             body = &body_buf[..n];
         }
-        let Some(len) = reemit(frame, &hdr, body, error, throttle, &mut buf) else {
-            self.counters.drop(DropReason::TooLarge);
-            return Inbound::Done;
+        let mtu = self.links[usize::from(link.0)].info.mtu;
+        let (mut hdr, mut shed) = (hdr, hdr.alt.len());
+        let len = loop {
+            match reemit(frame, &hdr, body, error, throttle, &mut buf) {
+                Some(len) if len <= mtu => break len,
+                // Deeper coordinates after a renumbering: shed alternates before giving up.
+                _ if shed > 0 => {
+                    shed -= 1;
+                    hdr.alt[shed] = None;
+                }
+                _ => {
+                    self.counters.drop(DropReason::TooLarge);
+                    return Inbound::Done;
+                }
+            }
         };
-        if len > self.links[usize::from(link.0)].info.mtu {
-            self.counters.drop(DropReason::TooLarge);
-            return Inbound::Done;
-        }
         if self.push_frame(link, to, &buf[..len], false) {
             self.counters.forwarded += 1;
             if !error || kind == Kind::Error {
@@ -793,13 +801,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                         .saturating_add(2)
                         .max(hyphae_wire::sizes::coords_len(16))
                 };
-                let dst = reserve(coords)
-                    + self
-                        .tree_alternates(dest, tree)
-                        .into_iter()
-                        .flatten()
-                        .map(reserve)
-                        .sum::<usize>();
+                // Alternates are not reserved: a frame that lacks room sheds them
+                // (`Node::emit_to`), so they never lower the payload a frame carries.
+                let dst = reserve(coords);
                 return Some(Route {
                     link,
                     to,

@@ -285,13 +285,22 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         flags: Flags,
     ) -> Option<usize> {
         let routing = self.routing_header(dest, route);
-        let frame = FrameRepr {
+        let mut frame = FrameRepr {
             flags: self.routing_flags(flags, route),
             security: None,
             routing,
             body,
         };
         let mtu = self.links.get(usize::from(route.link.0))?.info.mtu;
+        // Alternates (`frames.md` §3) are optional: a frame that would not fit sheds them, last
+        // first, so they never cost a message its size limit.
+        let mut shed = frame.routing.as_ref().map_or(0, |r| r.alt.len());
+        while frame.buffer_len() > mtu && shed > 0 {
+            shed -= 1;
+            if let Some(r) = frame.routing.as_mut() {
+                r.alt[shed] = None;
+            }
+        }
         if frame.buffer_len() > mtu {
             return None;
         }
