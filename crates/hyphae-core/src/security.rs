@@ -195,11 +195,22 @@ impl Provisioner {
         seed: &[u8; 32],
         stored: Option<u64>,
     ) -> Result<(NodeId, Security), SecurityError> {
-        let identity = hyphae_crypto::Identity::from_seed(seed);
-        let id = NodeId(identity.node_id().0);
         let roles = hyphae_crypto::roles::ROUTER
             | hyphae_crypto::roles::GATEWAY
             | hyphae_crypto::roles::ROOT;
+        self.node_with_roles(seed, stored, roles)
+    }
+
+    /// [`Provisioner::node_resumed`] with a credential granting exactly `roles`
+    /// (`hyphae_crypto::roles`; without `ROOT` the node never becomes a tree root).
+    pub fn node_with_roles(
+        &self,
+        seed: &[u8; 32],
+        stored: Option<u64>,
+        roles: u8,
+    ) -> Result<(NodeId, Security), SecurityError> {
+        let identity = hyphae_crypto::Identity::from_seed(seed);
+        let id = NodeId(identity.node_id().0);
         let credential = hyphae_crypto::Credential::issue(
             &self.admin,
             0,

@@ -81,6 +81,11 @@ impl<const A: usize> NodeSecurity<A> {
         &self.network_id
     }
 
+    /// The admin keys credentials and commands are checked against.
+    pub fn admins(&self) -> &AdminKeys<A> {
+        self.commands.admins()
+    }
+
     /// The network-key ring (stage / activate / expire for rotations, `security.md` §10).
     pub fn ring_mut(&mut self) -> &mut KeyRing {
         &mut self.ring

@@ -45,6 +45,65 @@ impl RootPolicy for OpenPolicy {
     }
 }
 
+/// Admits the roots whose claims the node verified (`security.md` §9), ranked like
+/// [`OpenPolicy`]; `open` admits every root (networks without security). Holds `R` roots; when
+/// full, the oldest admission that is not in use gives way.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmittedPolicy<const R: usize> {
+    /// Ranking of the admitted roots.
+    pub open_policy: OpenPolicy,
+    /// Admit every root (no security).
+    pub open: bool,
+    roots: [Option<ShortId>; R],
+    next: usize,
+}
+
+impl<const R: usize> AdmittedPolicy<R> {
+    /// A policy ranking with `key`, admitting every root while `open`.
+    pub const fn new(key: u64, open: bool) -> Self {
+        Self {
+            open_policy: OpenPolicy { key },
+            open,
+            roots: [None; R],
+            next: 0,
+        }
+    }
+
+    /// Whether `root` is admitted.
+    pub fn admits(&self, root: ShortId) -> bool {
+        self.open || self.roots.contains(&Some(root))
+    }
+
+    /// Admit `root` (a verified claim), replacing the oldest admission not in `in_use` when
+    /// full; `false` if it was admitted already or everything held is in use.
+    pub fn admit(&mut self, root: ShortId, in_use: &[ShortId]) -> bool {
+        if self.roots.contains(&Some(root)) {
+            return false;
+        }
+        if let Some(free) = self.roots.iter_mut().find(|r| r.is_none()) {
+            *free = Some(root);
+            return true;
+        }
+        for k in 0..R {
+            let i = (self.next + k) % R;
+            if self.roots[i].is_some_and(|r| !in_use.contains(&r)) {
+                self.roots[i] = Some(root);
+                self.next = (i + 1) % R;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl<const R: usize> RootPolicy for AdmittedPolicy<R> {
+    fn rank(&self, tree: u8, root: ShortId) -> Option<u64> {
+        self.admits(root)
+            .then(|| self.open_policy.rank(tree, root))
+            .flatten()
+    }
+}
+
 /// Where a tree message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Dest {
@@ -367,6 +426,26 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         if let Some(slot) = self.slot(nb) {
             self.remove(now, slot);
         }
+    }
+
+    /// The root policy (to admit roots as their claims are verified).
+    pub fn policy_mut(&mut self) -> &mut P {
+        &mut self.policy
+    }
+
+    /// The root policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// The root this node lost in tree `t` (root timeout) and has not replaced yet.
+    pub fn lost_root(&self, t: usize) -> Option<ShortId> {
+        self.trees.get(t).and_then(|tree| tree.dead).map(|d| d.0)
+    }
+
+    /// Whether this node may be a root (e.g. only with the *root-eligible* role).
+    pub fn set_root_candidate(&mut self, yes: bool) {
+        self.cfg.root_candidate = yes;
     }
 
     /// Traffic other than a beacon was heard from neighbour `nb` (an authenticated frame): it

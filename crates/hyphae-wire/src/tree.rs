@@ -21,6 +21,16 @@ mod field {
 
 /// Length of the fixed part, before the address.
 pub const HEADER_LEN: usize = field::ADDRESS;
+/// Bytes of the Ed25519 signature that may follow any Tree body (`security.md` §9).
+pub const SIGNATURE_TRAILER: usize = 64;
+/// Bytes that may follow a root claim: the root's signature and its 103-byte credential.
+pub const CLAIM_TRAILER: usize = SIGNATURE_TRAILER + 103;
+
+/// Whether `n` bytes after the address of a Tree body of `op` form a valid trailer: none, a
+/// signature, or (claims only) a signature and a credential.
+pub const fn valid_trailer(op: Op, n: usize) -> bool {
+    n == 0 || n == SIGNATURE_TRAILER || (matches!(op, Op::Claim) && n == CLAIM_TRAILER)
+}
 
 /// What a tree message does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,7 +160,8 @@ impl Repr {
         }
         let mut r = Reader::new(packet.address());
         let address = Address::read(&mut r)?;
-        if r.remaining() != 0 {
+        // The signed trailer (`security.md` §9) is checked by its verifier, not parsed here.
+        if !valid_trailer(op, r.remaining()) {
             return Err(Error::BadLength);
         }
         Ok(Self {

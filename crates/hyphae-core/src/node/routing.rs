@@ -148,6 +148,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
             Routing::Flood { .. } => RoutingState::Flood(FloodState::new(self.rng.next_u64())),
         };
+        if self.security.is_some() {
+            self.close_root_policy();
+        }
     }
 
     /// Timers of the routing mode.

@@ -111,6 +111,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
             Body::Notice(n) => self.on_notice(origin, &n),
             Body::Beacon(_) => {}
+            Body::Tree(msg)
+                if msg.op == hyphae_wire::tree::Op::Claim
+                    && !self.tree_claim(now, origin, &msg, frame.body) => {}
             b @ (Body::Tree(_) | Body::Gossip(_) | Body::Service(_) | Body::Trace(_)) => {
                 if !self.routing_body(now, origin, &b) {
                     self.counters.drop(DropReason::Unsupported);

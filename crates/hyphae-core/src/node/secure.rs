@@ -51,6 +51,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.secure_mtu = true;
         }
         self.security = Some(security);
+        self.close_root_policy();
         self.ask_reservation();
         Ok(())
     }

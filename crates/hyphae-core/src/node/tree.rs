@@ -18,7 +18,7 @@ use core::time::Duration;
 use hyphae_link::RxMeta;
 use hyphae_routing::gossip::Gossip;
 use hyphae_routing::names::{NameCache, decode_position, encode_position};
-use hyphae_routing::router::{Config as RouterConfig, Dest, OpenPolicy, Router, Stats};
+use hyphae_routing::router::{AdmittedPolicy, Config as RouterConfig, Dest, Router, Stats};
 use hyphae_routing::service::Services;
 use hyphae_routing::{Decision, Forwarder, Metric, NeighbourId};
 use hyphae_wire::frame::{Body, Frame, FrameRepr};
@@ -74,7 +74,7 @@ const EPOCH_WINDOW: u16 = 64;
 /// Position announcements are repeated this often while nothing changes.
 const ANNOUNCE_REFRESH: Duration = Duration::from_secs(120);
 
-type TreeRouter<const P: usize> = Router<OpenPolicy, MAX_TREES, P, 1>;
+type TreeRouter<const P: usize> = Router<AdmittedPolicy<{ claims::ROOTS }>, MAX_TREES, P, 1>;
 
 fn ri(t: Instant) -> hyphae_routing::Instant {
     hyphae_routing::Instant(t.as_micros())
@@ -83,6 +83,7 @@ fn ri(t: Instant) -> hyphae_routing::Instant {
 /// The tree-routing state of one node.
 pub(crate) struct TreeState<const P: usize> {
     router: TreeRouter<P>,
+    claims: claims::Claims,
     fwd: Forwarder<VISITS>,
     names: NameCache<MAX_TREES, NAME_CACHE>,
     gossip: Gossip<GOSSIP_SEEN, 0>,
@@ -139,7 +140,9 @@ impl<const P: usize> TreeState<P> {
         let _ = gossip.subscribe(SERVICE_TOPIC);
         let _ = gossip.subscribe(POSITION_REQUEST_TOPIC);
         Self {
-            router: Router::new(rc, OpenPolicy::default(), ri(now)),
+            // Open until security is installed (`claims.rs`).
+            router: Router::new(rc, AdmittedPolicy::new(0, true), ri(now)),
+            claims: claims::Claims::default(),
             fwd: Forwarder::new(),
             names: NameCache::default(),
             gossip,
@@ -424,6 +427,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         };
         t.router.on_beacon(ri(now), nb, b.node, quality, b.trees());
         self.drain_router(now);
+        self.ask_claims(now, b.node, b);
     }
 
     pub(super) fn tree_body(&mut self, now: Instant, from: NodeId, body: &Body<'_>) -> bool {
@@ -862,6 +866,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 Dest::Neighbour(nb) => t.nb_node(nb),
                 Dest::Broadcast => None,
             };
+            if msg.op == hyphae_wire::tree::Op::Claim && self.security.is_some() {
+                if self.send_signed_claim(&msg) {
+                    self.rstats.tree_messages += 1;
+                }
+                continue;
+            }
             let mut buf = [0u8; M];
             let Ok(len) = FrameRepr::new(Body::Tree(msg)).emit(&mut buf) else {
                 continue;
@@ -959,6 +969,7 @@ fn reemit(
     Some(total)
 }
 
+mod claims;
 mod names;
 #[cfg(test)]
 mod tests;

@@ -304,3 +304,21 @@ fn late_better_candidate_waits_for_claim_hold() {
     }
     assert_eq!(rs[3].stats().claims, 1);
 }
+
+#[test]
+fn admitted_policy_ranks_only_admitted_roots() {
+    let mut p = AdmittedPolicy::<2>::new(5, false);
+    let (a, b, c) = (ShortId([1; 4]), ShortId([2; 4]), ShortId([3; 4]));
+    assert_eq!(p.rank(0, a), None);
+    assert!(p.admit(a, &[]));
+    assert!(!p.admit(a, &[]));
+    assert_eq!(p.rank(0, a), OpenPolicy { key: 5 }.rank(0, a));
+    assert!(p.admit(b, &[]));
+    // Full: the oldest admission not in use (b, since a is in use) makes room.
+    assert!(p.admit(c, &[a]));
+    assert!(p.rank(1, a).is_some() && p.rank(1, c).is_some());
+    assert_eq!(p.rank(1, b), None);
+    // Everything in use: nothing is admitted.
+    assert!(!p.admit(b, &[a, c]));
+    assert!(AdmittedPolicy::<2>::new(5, true).rank(0, b).is_some());
+}
