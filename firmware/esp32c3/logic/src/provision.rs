@@ -60,7 +60,7 @@ mod field {
 // The record must hold every admin the core can trust, and the firmware writes whole words.
 const _: () = assert!(ADMIN_SLOTS >= MAX_ADMINS);
 const _: () = assert!(field::CREDENTIAL.end - field::CREDENTIAL.start == CREDENTIAL_LEN);
-const _: () = assert!(field::CRC.end == RECORD_LEN && RECORD_LEN % 4 == 0);
+const _: () = assert!(field::CRC.end == RECORD_LEN && RECORD_LEN.is_multiple_of(4));
 
 /// CRC of the provisioning record (the one of zlib, so any tool can check it).
 pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
@@ -337,10 +337,23 @@ pub(crate) mod tests {
             r[304..].copy_from_slice(&crc.to_le_bytes());
             r
         };
-        for (i, v) in [(5, 64), (6, 0), (6, 33), (7, 0), (7, 5), (175, 1), (20, 1), (250, 1)] {
+        for (i, v) in [
+            (5, 64),
+            (6, 0),
+            (6, 33),
+            (7, 0),
+            (7, 5),
+            (175, 1),
+            (20, 1),
+            (250, 1),
+        ] {
             let mut c = b;
             c[i] = v;
-            assert_eq!(Record::decode(&reseal(c)), Err(Error::BadValue), "byte {i} = {v}");
+            assert_eq!(
+                Record::decode(&reseal(c)),
+                Err(Error::BadValue),
+                "byte {i} = {v}"
+            );
         }
     }
 
@@ -355,9 +368,15 @@ pub(crate) mod tests {
             Record::new(&[b'x'; 33], [0; 32], 0, c, &[[0; 32]]),
             Err(Error::BadValue)
         );
-        assert_eq!(Record::new(b"n", [0; 32], 64, c, &[[0; 32]]), Err(Error::BadValue));
+        assert_eq!(
+            Record::new(b"n", [0; 32], 64, c, &[[0; 32]]),
+            Err(Error::BadValue)
+        );
         assert_eq!(Record::new(b"n", [0; 32], 0, c, &[]), Err(Error::BadValue));
-        assert_eq!(Record::new(b"n", [0; 32], 0, c, &[[0; 32]; 5]), Err(Error::BadValue));
+        assert_eq!(
+            Record::new(b"n", [0; 32], 0, c, &[[0; 32]; 5]),
+            Err(Error::BadValue)
+        );
         assert!(Record::new(&[b'x'; 32], [0; 32], 63, c, &[[0; 32]; 4]).is_ok());
     }
 

@@ -110,10 +110,15 @@ impl<const N: usize> MemFlash<N> {
         }
     }
 
-    fn check(&self, offset: u32, len: usize, unit: u32) -> Result<core::ops::Range<usize>, FlashError> {
+    fn check(
+        &self,
+        offset: u32,
+        len: usize,
+        unit: u32,
+    ) -> Result<core::ops::Range<usize>, FlashError> {
         let start = offset as usize;
         let end = start.checked_add(len).ok_or(FlashError::OutOfBounds)?;
-        if end > N || offset % unit != 0 || len as u32 % unit != 0 {
+        if end > N || !offset.is_multiple_of(unit) || !(len as u32).is_multiple_of(unit) {
             return Err(FlashError::OutOfBounds);
         }
         Ok(start..end)
