@@ -86,7 +86,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty => f.write_str("no provisioning record (erased flash)"),
+            Self::Empty => f.write_str("its flash sector is erased"),
             Self::BadMagic => f.write_str("not a provisioning record (bad magic)"),
             Self::UnsupportedVersion(v) => write!(f, "unsupported record version {v}"),
             Self::BadChecksum => f.write_str("bad CRC (corrupt record)"),
