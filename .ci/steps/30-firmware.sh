@@ -63,10 +63,12 @@ cargo test -p hyphae-fw-logic --target "$HOST"
 ROWS=$(mktemp)
 start=$(date +%s)
 build --workspace
-# Variants (node feature `sleepy`, bridge feature `uart`) only rebuild their own crate; their
-# ELFs are kept under another name and the default builds restored afterwards.
+# Variants (node features `sleepy` and `lab-insecure`, bridge feature `uart`) only rebuild their
+# own crate; their ELFs are kept under another name and the default builds restored afterwards.
 build -p hyphae-fw-node --features sleepy
 cp "$OUT/hyphae-fw-node" "$OUT/hyphae-fw-node-sleepy"
+build -p hyphae-fw-node --features lab-insecure
+cp "$OUT/hyphae-fw-node" "$OUT/hyphae-fw-node-lab"
 build -p hyphae-fw-bridge --features uart
 cp "$OUT/hyphae-fw-bridge" "$OUT/hyphae-fw-bridge-uart"
 build -p hyphae-fw-node -p hyphae-fw-bridge
@@ -85,9 +87,12 @@ measure bridge "$OUT/hyphae-fw-bridge"
 measure bridge-uart "$OUT/hyphae-fw-bridge-uart"
 measure node "$OUT/hyphae-fw-node"
 measure node-sleepy "$OUT/hyphae-fw-node-sleepy"
+measure node-lab "$OUT/hyphae-fw-node-lab"
 echo
 # hyphae's own cost over the bare ESP-NOW baseline.
 awk 'NR == 1 { bf = $2; br = $3 } NR > 1 { printf "%s: +%d B flash, +%d B static RAM over the bare ESP-NOW baseline\n", $1, $2 - bf, $3 - br }' "$ROWS"
+# What security costs the node: the secure default against the lab-insecure build.
+awk '$1 == "node" { f = $2; r = $3 } $1 == "node-lab" { printf "security (node - node-lab): %+d B flash, %+d B static RAM\n", f - $2, r - $3 }' "$ROWS"
 rm -f "$ROWS"
 echo "(flash = .text + .rodata* + .rwtext* + .trap + .data* + .flash.appdesc, as espflash's image holds them;"
 echo " RAM left = the .stack region: SRAM not statically allocated.)"

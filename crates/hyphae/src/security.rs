@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
+use hyphae_core::security::MAX_ADMINS;
 use hyphae_crypto::control::{
     BROADCAST_TARGET, COMMAND_OVERHEAD, CommandHeader, network_id, sign_command,
 };
@@ -80,6 +81,33 @@ enum What {
         expiry: Option<u32>,
         /// Command payload as text.
         payload: String,
+    },
+    /// Write the provisioning record of an ESP32-C3 node (`security.md` §16): network, key,
+    /// the node's credential and the admin keys, checked here, in the 308-byte flash format
+    /// the firmware reads. Flash it with `espflash write-bin 0xa000 FILE` (nvs partition + 0x1000).
+    FlashRecord {
+        /// Network name (1..=32 bytes).
+        #[arg(long)]
+        network: String,
+        /// Network key, 64 hex digits (`hyphae security network-key`).
+        #[arg(long)]
+        network_key: String,
+        /// Network key generation (0..=63).
+        #[arg(long, default_value_t = 0)]
+        generation: u8,
+        /// The node's credential, 206 hex digits (`hyphae security issue --public-key <the key
+        /// the node logs at boot>`).
+        #[arg(long)]
+        credential: String,
+        /// Admin public keys by index, comma-separated (64 hex digits each, at most 4).
+        #[arg(long, value_delimiter = ',')]
+        admins: Vec<String>,
+        /// The node's public key as it logs it: refuse a credential issued for another key.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Verify a credential (hex) against an admin public key.
     Verify {
@@ -175,6 +203,76 @@ fn load_identity(path: &std::path::Path) -> Result<Identity> {
     Ok(Identity::from_seed(&seed))
 }
 
+/// `hyphae security flash-record`: check the pieces as the node will, then write the record.
+fn flash_record(
+    network: &str,
+    network_key: &str,
+    generation: u8,
+    credential: &str,
+    admins: &[String],
+    public_key: Option<&str>,
+    output: &std::path::Path,
+) -> Result<()> {
+    use hyphae_fw_logic::provision::{MAX_GENERATION, MAX_NAME, Record};
+    use hyphae_fw_logic::storage::PROVISION;
+
+    if network.is_empty() || network.len() > MAX_NAME {
+        bail!("--network: 1..={MAX_NAME} bytes");
+    }
+    if generation > MAX_GENERATION {
+        bail!("--generation: 0..={MAX_GENERATION}");
+    }
+    if admins.is_empty() || admins.len() > MAX_ADMINS {
+        bail!("--admins: 1..={MAX_ADMINS} keys");
+    }
+    let key = unhex::<32>(network_key).context("--network-key")?;
+    let cred = unhex::<CREDENTIAL_LEN>(credential).context("--credential")?;
+    let mut keys = Vec::new();
+    let mut ring = AdminKeys::<MAX_ADMINS>::new();
+    for (i, a) in admins.iter().enumerate() {
+        let k = unhex::<32>(a).with_context(|| format!("--admins[{i}]"))?;
+        let p = PublicIdentity::from_bytes(&k).map_err(|e| anyhow!("--admins[{i}]: {e}"))?;
+        ring.set(i as u8, p);
+        keys.push(k);
+    }
+    // The node will verify exactly this; refuse now rather than on the board.
+    let c =
+        Credential::verify(&cred, &ring, &network_id(network.as_bytes()), None).map_err(|e| {
+            anyhow!("--credential refused for network {network:?} and these admins: {e}")
+        })?;
+    if let Some(p) = public_key {
+        let p = PublicIdentity::from_bytes(&unhex::<32>(p).context("--public-key")?)
+            .map_err(|e| anyhow!("--public-key: {e}"))?;
+        if p.node_id() != c.node_id() {
+            bail!(
+                "--credential is for node {}, --public-key is node {} (re-flashed node? issue a new credential)",
+                c.node_id(),
+                p.node_id()
+            );
+        }
+    }
+    let record = Record::new(network.as_bytes(), key, generation, cred, &keys)
+        .map_err(|e| anyhow!("record: {e}"))?;
+    std::fs::write(output, record.encode())
+        .with_context(|| format!("writing {}", output.display()))?;
+    println!("node_id: {}", c.node_id());
+    println!("roles: {}", role_names(c.roles));
+    println!(
+        "record: {} ({} bytes)",
+        output.display(),
+        record.encode().len()
+    );
+    println!(
+        "flash: espflash write-bin {:#x} {}",
+        DEFAULT_NVS + PROVISION,
+        output.display()
+    );
+    Ok(())
+}
+
+/// Offset of the `nvs` partition in the default partition table espflash writes.
+const DEFAULT_NVS: u32 = 0x9000;
+
 pub(crate) fn run(args: &Args) -> Result<()> {
     match &args.what {
         What::Keygen { key } => {
@@ -256,6 +354,23 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             .map_err(|e| anyhow!("{e}"))?;
             println!("{}", hex(&out[..n]));
         }
+        What::FlashRecord {
+            network,
+            network_key,
+            generation,
+            credential,
+            admins,
+            public_key,
+            output,
+        } => flash_record(
+            network,
+            network_key,
+            *generation,
+            credential,
+            admins,
+            public_key.as_deref(),
+            output,
+        )?,
         What::Verify {
             admin_public_key,
             network,

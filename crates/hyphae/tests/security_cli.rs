@@ -168,3 +168,124 @@ fn keygen_issue_verify() {
     assert_eq!(id1, id2);
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// The ESP32-C3 provisioning flow on a simulated board: the node creates its identity in
+/// (in-memory) flash and logs its public key, the admin issues a credential for it and writes
+/// the record with `flash-record`, `espflash write-bin` puts the file into the flash, and the
+/// node boots secure. A record for another key (a re-flashed node) or with a credential for
+/// another network is refused by the tool and by the node.
+#[test]
+fn flash_record_provisions_a_board() {
+    use hyphae_fw_logic::secure::{Hex, Unprovisioned, start};
+    use hyphae_fw_logic::storage::{Flash, MemFlash, Nvs, PROVISION, REGION_LEN};
+
+    let d = dir().join("flash-record");
+    std::fs::create_dir_all(&d).unwrap();
+    let admin_key = d.join("admin.key");
+    let (ok, admin, e) = hyphae(&["security", "keygen", "--key", admin_key.to_str().unwrap()]);
+    assert!(ok, "{e}");
+    let admin_pub = field(&admin, "public_key").to_owned();
+    let (_, net_key, _) = hyphae(&["security", "network-key"]);
+    let net_key = net_key.trim().to_owned();
+
+    // The board's first boot: a new identity, unprovisioned; it logs its public key.
+    let mut n = 0u8;
+    let mut board = Nvs::new(MemFlash::<{ REGION_LEN as usize }>::new()).unwrap();
+    let Err(Unprovisioned::NoRecord {
+        public, node_id, ..
+    }) = start(
+        &mut board,
+        |b: &mut [u8]| {
+            for x in b {
+                n = n.wrapping_mul(31).wrapping_add(17);
+                *x = n;
+            }
+        },
+        None,
+    )
+    else {
+        panic!("a board without a record must be unprovisioned");
+    };
+    let public = Hex(&public).to_string();
+
+    let issue = |network: &str, key: &str| {
+        let (ok, c, e) = hyphae(&[
+            "security",
+            "issue",
+            "--admin-key",
+            admin_key.to_str().unwrap(),
+            "--network",
+            network,
+            "--public-key",
+            key,
+        ]);
+        assert!(ok, "{e}");
+        c.trim().to_owned()
+    };
+    let cred = issue("c3-mesh", &public);
+    let out = d.join("node.bin");
+    let record = |cred: &str, public: &str| {
+        hyphae(&[
+            "security",
+            "flash-record",
+            "--network",
+            "c3-mesh",
+            "--network-key",
+            &net_key,
+            "--generation",
+            "2",
+            "--credential",
+            cred,
+            "--admins",
+            &admin_pub,
+            "--public-key",
+            public,
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (ok, o, e) = record(&cred, &public);
+    assert!(ok, "{e}");
+    assert_eq!(field(&o, "node_id"), Hex(&node_id.0).to_string());
+    assert_eq!(
+        field(&o, "flash"),
+        format!("espflash write-bin 0xa000 {}", out.display())
+    );
+    let bin = std::fs::read(&out).unwrap();
+    assert_eq!(bin.len(), 308);
+
+    // espflash write-bin: erase, then program the file.
+    board.flash_mut().erase(PROVISION).unwrap();
+    board.flash_mut().program(PROVISION, &bin).unwrap();
+    let Ok(s) = start(&mut board, |_| panic!("the identity must resume"), None) else {
+        panic!("a provisioned board must boot secure");
+    };
+    assert_eq!(s.node_id, node_id);
+    assert_eq!(s.record.network(), b"c3-mesh");
+    assert_eq!(s.record.generation(), 2);
+
+    // A credential issued for another key (the board was re-flashed and has a new identity).
+    let (_, other, _) = hyphae(&[
+        "security",
+        "keygen",
+        "--key",
+        d.join("o.key").to_str().unwrap(),
+    ]);
+    let other_cred = issue("c3-mesh", field(&other, "public_key"));
+    let (ok, _, e) = record(&other_cred, &public);
+    assert!(!ok && e.contains("re-flashed"), "{e}");
+    // Another network's credential: the tool refuses it.
+    let (ok, _, e) = record(&issue("other-mesh", &public), &public);
+    assert!(!ok && e.contains("refused"), "{e}");
+    // Forced onto the board anyway, the node refuses it and stays unprovisioned.
+    let without_check = record(&other_cred, field(&other, "public_key"));
+    assert!(without_check.0, "{}", without_check.2);
+    let bin = std::fs::read(&out).unwrap();
+    board.flash_mut().erase(PROVISION).unwrap();
+    board.flash_mut().program(PROVISION, &bin).unwrap();
+    assert!(matches!(
+        start(&mut board, |_| panic!("the identity must resume"), None),
+        Err(Unprovisioned::Refused { .. })
+    ));
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -7,9 +7,12 @@
 //! | 0..4 | magic `HYID` |
 //! | 4 | format version, 1 |
 //! | 5..8 | reserved, 0 |
-//! | 8..16 | node id |
-//! | 16..48 | secret seed (for the node's long-term keys) |
+//! | 8..16 | node id: the first 8 bytes of SHA-256 over the Ed25519 public key of the seed |
+//! | 16..48 | secret seed of the node's Ed25519 key (`docs/spec/security.md` §2) |
 //! | 48..50 | CRC-16/IBM-3740 of bytes 0..48, little-endian |
+//!
+//! [`crate::storage::Nvs`] writes it and treats a record whose node id does not derive from its
+//! seed (the random ids of the lab-mode firmware before provisioning existed) as absent.
 
 use hyphae_core::NodeId;
 use hyphae_link_bridge::record::CRC;

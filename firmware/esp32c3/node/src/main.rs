@@ -4,14 +4,23 @@
 //! its RSSI, puts the node's frames on the air through the ESP-NOW link adapter (unicast peers
 //! registered on demand, least recently seen evicted when the radio's table is full), runs its
 //! timers, and lets the modem sleep when the core says "may sleep until" (feature `sleepy`).
-//! The node keeps its identity in flash, sends beacons and forwards frames (the core's routing),
-//! and runs a sensor application that publishes the chip's temperature to the nearest gateway
-//! with the device–gateway protocol.
+//! The node sends beacons and forwards frames (the core's routing), and runs a sensor
+//! application that publishes the chip's temperature to the nearest gateway with the
+//! device–gateway protocol.
+//!
+//! **Secure by default** (`docs/spec/security.md` §16): the node keeps its Ed25519 identity and
+//! its frame-counter journal in the `nvs` partition and reads the provisioning record (network,
+//! key, credential, admins) the admin wrote there with `espflash write-bin`. With a valid record
+//! for its identity it seals and checks every frame and persists each counter reservation before
+//! using it; without one it logs its public key and waits, unprovisioned: it never joins the mesh
+//! without security. The cargo feature `lab-insecure` (off by default) skips all of this and runs
+//! the lab mode, every frame in clear.
 
 #![no_std]
 #![no_main]
 
-mod identity;
+#[cfg(not(feature = "lab-insecure"))]
+mod nvs;
 
 use core::time::Duration;
 
@@ -19,10 +28,16 @@ use esp_alloc as _;
 use esp_backtrace as _;
 use esp_hal::{clock::CpuClock, main, timer::timg::TimerGroup, tsens::TemperatureSensor};
 use esp_radio::wifi::PowerSaveMode;
+#[cfg(not(feature = "lab-insecure"))]
 use esp_storage::FlashStorage;
 use hyphae_core::{Config, Event, Instant, LinkAddr, LinkInfo, LinkKind, Node, RxMeta};
 use hyphae_fw_espnow::{EspNowLink, now_ms};
 use hyphae_fw_logic::device_app;
+#[cfg(not(feature = "lab-insecure"))]
+use hyphae_fw_logic::{
+    secure::{self, Hex, Unprovisioned},
+    storage::{Nvs, PROVISION},
+};
 use hyphae_link_bridge::espnow::Channel;
 use hyphae_wire::beacon::Capabilities;
 use static_cell::StaticCell;
@@ -44,6 +59,9 @@ const PUBLISH_INTERVAL: Duration = Duration::from_secs(30);
 /// Longest the main loop idles before polling the radio again while awake.
 const AWAKE_POLL: Duration = Duration::from_millis(2);
 const SLEEPY: bool = cfg!(feature = "sleepy");
+/// How often an unprovisioned node repeats what it needs.
+#[cfg(not(feature = "lab-insecure"))]
+const UNPROVISIONED_REMINDER: Duration = Duration::from_secs(60);
 
 fn now() -> Instant {
     Instant::from_micros(
@@ -88,33 +106,71 @@ fn main() -> ! {
 
     // The RNG is a true RNG while the radio runs.
     let rng = esp_hal::rng::Rng::new();
-    let mut flash = FlashStorage::new(peripherals.FLASH);
-    let ident = identity::load_or_create(&mut flash, mac, |b| rng.read(b));
-    log::info!(
-        "hyphae node {:02x?} ({:?}), MAC {:02x?}, channel {}",
-        ident.id.0,
-        ident.source,
-        mac,
-        channel.get()
-    );
+    log::info!("hyphae node, MAC {:02x?}, channel {}", mac, channel.get());
 
     let tsens = TemperatureSensor::new(peripherals.TSENS, Default::default()).ok();
 
     let mut config = Config::default();
-    // Key provisioning into flash (identity, credential, network key) is not built yet: this
-    // firmware runs the lab mode and says so. `hyphae-core::security` is what it will install.
-    config.insecure = true;
     if SLEEPY {
         config.sleepy = true;
         config.capabilities = Capabilities::LEAF;
     }
-    let mut seed = [0u8; 8];
-    seed.copy_from_slice(&ident.seed[..8]);
-    let seed = u64::from_le_bytes(seed) ^ (u64::from(rng.random()) << 32) ^ u64::from(rng.random());
-    let node = NODE.init(FwNode::new(config, ident.id, seed));
+
+    #[cfg(not(feature = "lab-insecure"))]
+    let mut flash = FlashStorage::new(peripherals.FLASH);
+    #[cfg(not(feature = "lab-insecure"))]
+    let (mut nvs, id, security) = {
+        let region = nvs::NvsFlash::open(&mut flash);
+        let record_at = region.as_ref().map(|r| r.address(PROVISION));
+        let mut nvs = region.and_then(|r| Nvs::new(r).ok());
+        let started = match nvs.as_mut() {
+            Some(n) => secure::start(n, |b| rng.read(b), None),
+            None => Err(Unprovisioned::Storage(
+                hyphae_core::security::hyphae_crypto::Error::Storage,
+            )),
+        };
+        match (started, nvs) {
+            (Ok(s), Some(nvs)) => {
+                log::info!(
+                    "secure: node {} ({:?} identity), public key {}, network {:?} key generation {}",
+                    Hex(&s.node_id.0),
+                    s.state,
+                    Hex(&s.public),
+                    core::str::from_utf8(s.record.network()).unwrap_or("?"),
+                    s.record.generation()
+                );
+                (nvs, s.node_id, s.security)
+            }
+            (Err(why), _) => unprovisioned(&why, record_at),
+            (Ok(_), None) => unprovisioned(
+                &Unprovisioned::Storage(hyphae_core::security::hyphae_crypto::Error::Storage),
+                record_at,
+            ),
+        }
+    };
+    #[cfg(feature = "lab-insecure")]
+    let id = {
+        // Lab mode (cargo feature `lab-insecure`): no identity, no provisioning, every frame in
+        // clear. The node id is the MAC, stable per chip.
+        config.insecure = true;
+        log::warn!(
+            "LAB MODE (feature lab-insecure): frame security is OFF; never deploy this build"
+        );
+        let mut id = [0u8; 8];
+        id[..6].copy_from_slice(&mac);
+        hyphae_core::NodeId(id)
+    };
+
+    let seed = (u64::from(rng.random()) << 32) ^ u64::from(rng.random());
+    let node = NODE.init(FwNode::new(config, id, seed));
     let Some(lid) = node.add_link(LinkInfo::for_kind(LinkKind::EspNowV1)) else {
         panic!("add_link");
     };
+    #[cfg(not(feature = "lab-insecure"))]
+    if let Err(e) = node.set_security(security) {
+        // Cannot happen: the node was created with the identity's id.
+        panic!("{e}");
+    }
     let Some(mut app) = device_app::DeviceApp::new(node, now(), mac, PUBLISH_INTERVAL) else {
         panic!("device app");
     };
@@ -155,6 +211,15 @@ fn main() -> ! {
                 may_sleep_until = Some(until);
                 continue;
             }
+            #[cfg(not(feature = "lab-insecure"))]
+            if let Event::CounterReserve(r) = ev {
+                // Stored before the node may use it; on failure the node stops sealing at the
+                // last stored reservation rather than risk a repeated nonce.
+                if let Err(e) = secure::persist_reservation(&mut nvs, node, r) {
+                    log::error!("counter reservation {r} not stored: {e}");
+                }
+                continue;
+            }
             let read = || {
                 tsens
                     .as_ref()
@@ -179,5 +244,37 @@ fn main() -> ! {
             }
             _ => idle(t, next, AWAKE_POLL),
         }
+    }
+}
+
+/// Log why the node cannot run secure and what the admin needs, then wait: an unprovisioned
+/// node never joins the mesh (a reset after `espflash write-bin` boots it again).
+#[cfg(not(feature = "lab-insecure"))]
+fn unprovisioned(why: &Unprovisioned, record_at: Option<u32>) -> ! {
+    loop {
+        log::warn!("UNPROVISIONED, not joining the mesh: {why}");
+        match why {
+            Unprovisioned::NoRecord {
+                node_id, public, ..
+            }
+            | Unprovisioned::Refused {
+                node_id, public, ..
+            } => {
+                log::warn!("node id {}", Hex(&node_id.0));
+                log::warn!("public key {}", Hex(public));
+                log::warn!(
+                    "admin: hyphae security issue --public-key {} …, then hyphae security \
+                     flash-record … -o node.bin; espflash write-bin {:#x} node.bin",
+                    Hex(public),
+                    record_at.unwrap_or(0xA000)
+                );
+            }
+            Unprovisioned::Storage(_) => {
+                log::warn!("the nvs partition (default partition table) is needed for keys");
+            }
+        }
+        esp_rtos::CurrentThreadHandle::get().delay(esp_hal::time::Duration::from_secs(
+            UNPROVISIONED_REMINDER.as_secs(),
+        ));
     }
 }
