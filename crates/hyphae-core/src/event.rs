@@ -180,11 +180,14 @@ pub enum DropReason {
     Unauthenticated,
     /// A frame whose sender already used its counter (a replay).
     Replayed,
+    /// A frame addressed by coordinates reached the node holding them, but the destination id
+    /// names another node (the coordinates changed hands after a renumbering).
+    WrongDestination,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     /// Every reason, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
         Self::Malformed,
@@ -202,6 +205,7 @@ impl DropReason {
         Self::Stale,
         Self::Unauthenticated,
         Self::Replayed,
+        Self::WrongDestination,
     ];
 
     /// A stable snake_case name for metrics.
@@ -222,6 +226,7 @@ impl DropReason {
             Self::Stale => "stale",
             Self::Unauthenticated => "unauthenticated",
             Self::Replayed => "replayed",
+            Self::WrongDestination => "wrong_destination",
         }
     }
 }

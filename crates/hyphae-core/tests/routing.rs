@@ -333,6 +333,28 @@ fn unknown_destination_fails_unreachable_at_the_sender() {
         .map(|n| n.routing_stats().unreachable + n.routing_stats().backtracks)
         .sum();
     assert!(unreachable > 0);
+    // Stale coordinates that another node holds now: node 0 believes node 7 sits where node 8
+    // is. The frame reaches node 8, whose id differs from the destination id in the header:
+    // it is not delivered there (counted), and node 0 is told the destination is unreachable.
+    let now = w.now;
+    let eight = w.nodes[8].position();
+    assert!(w.nodes[0].learn_position(now, node_id(7), &eight));
+    let before = w.nodes[8].counters().delivered;
+    let id = w.nodes[0].send(now, app, node_id(7), b"for seven").unwrap();
+    wait_outcome(&mut w, 0, id, Duration::from_secs(30));
+    assert_eq!(w.outcome(0, id), Some(Err(FailReason::Unreachable)));
+    assert_eq!(w.nodes[8].counters().delivered, before);
+    assert!(
+        w.nodes[8]
+            .counters()
+            .drop_count(hyphae_core::DropReason::WrongDestination)
+            >= 1
+    );
+    assert!(
+        !w.deliveries(7)
+            .chain(w.deliveries(8))
+            .any(|d| d.payload.as_deref() == Some(&b"for seven"[..]))
+    );
 }
 
 /// A connected random graph on `n` nodes: a random tree plus `extra` random edges.

@@ -19,6 +19,7 @@ fn frames() -> Vec<(&'static str, Vec<u8>)> {
         tree: 0,
         epoch: 1,
         dst: Address::Coords(coords),
+        dst_id: None,
         alt: [None; 2],
         src: Address::Coords(Coords::new(&[1, 2, 3, 9, 10, 11, 12, 13]).unwrap()),
     };

@@ -363,6 +363,7 @@ mod tests {
                 tree: 1,
                 epoch: 0x0102,
                 dst: Address::Coords(Coords::new(&[3, 0, 20, 1]).unwrap()),
+                dst_id: None,
                 alt: [None; 2],
                 src: Address::Short(ShortId([1, 2, 3, 4])),
             }),

@@ -2,14 +2,16 @@
 //!
 //! ```text
 //! byte 0: hop limit
-//! byte 1: bits 2..0 tree index | bits 4..3 alternates mask | bits 7..5 reserved (zero)
+//! byte 1: bits 2..0 tree index | bits 4..3 alternates mask | bit 5 destination id |
+//!         bits 7..6 reserved (zero)
 //! bytes 2..4: epoch (u16 LE)
-//! then: destination address, the destination's coordinates in other trees (one per mask
-//! bit), source address (`address`, nibble-encoded coordinates or ids)
+//! then: destination address, [destination short id (4)], the destination's coordinates in
+//! other trees (one per mask bit), source address (`address`, nibble-encoded coordinates or ids)
 //! ```
 
 use core::fmt;
 
+use crate::address::ShortId;
 pub use crate::address::{Address, Coords};
 use crate::cursor::{Reader, Writer};
 use crate::{Error, Result};
@@ -29,6 +31,8 @@ pub const FIXED_LEN: usize = field::ADDRESSES;
 pub const MAX_HOP_LIMIT: u8 = 255;
 /// Largest tree index the 3-bit field carries.
 pub const MAX_TREE: u8 = 7;
+/// Tree-byte flag: the destination's short id follows the destination address.
+const DST_ID_BIT: u8 = 0x20;
 /// Most alternate destination coordinates a header carries (the two-bit mask).
 pub const MAX_ALTERNATES: usize = 2;
 
@@ -69,9 +73,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn alternates(&self) -> u8 {
         (self.bytes()[field::TREE] >> 3) & 0x03
     }
+    /// Whether the destination's short id follows the destination address.
+    pub fn has_dst_id(&self) -> bool {
+        self.bytes()[field::TREE] & DST_ID_BIT != 0
+    }
     /// The tree byte's reserved bits (must be zero).
     pub fn reserved(&self) -> u8 {
-        self.bytes()[field::TREE] & 0xe0
+        self.bytes()[field::TREE] & 0xc0
     }
     /// Epoch (tree state) of the tree.
     pub fn epoch(&self) -> u16 {
@@ -87,6 +95,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn header_len(&self) -> Result<usize> {
         let mut r = Reader::new(self.addresses());
         Address::read(&mut r)?;
+        if self.has_dst_id() {
+            r.array::<4>()?;
+        }
         for _ in 0..self.alternates().count_ones() {
             Address::read(&mut r)?;
         }
@@ -100,10 +111,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_hop_limit(&mut self, hops: u8) {
         self.bytes_mut()[field::HOPS] = hops;
     }
-    /// Set the tree index (masked to three bits) and the alternates mask (two bits); the
-    /// reserved bits are cleared.
-    pub fn set_tree(&mut self, tree: u8, alternates: u8) {
-        self.bytes_mut()[field::TREE] = (tree & 0x07) | ((alternates & 0x03) << 3);
+    /// Set the tree index (masked to three bits), the alternates mask (two bits) and the
+    /// destination-id flag; the reserved bits are cleared.
+    pub fn set_tree(&mut self, tree: u8, alternates: u8, dst_id: bool) {
+        self.bytes_mut()[field::TREE] =
+            (tree & 0x07) | ((alternates & 0x03) << 3) | if dst_id { DST_ID_BIT } else { 0 };
     }
     /// Set the epoch.
     pub fn set_epoch(&mut self, epoch: u16) {
@@ -126,6 +138,10 @@ pub struct Repr {
     pub epoch: u16,
     /// Where the frame goes.
     pub dst: Address,
+    /// The destination's short id, so that a node holding the coordinates can tell whether it
+    /// is the destination (coordinates are locators; a renumbering may hand them to another
+    /// node). Only with coordinates in `dst`.
+    pub dst_id: Option<ShortId>,
     /// The destination's coordinates in the other trees (`alt[j]` in the j-th tree of
     /// [`alternate_trees`]`(tree)`), where the origin knows them; only with coordinates in
     /// `dst`.
@@ -146,9 +162,14 @@ impl Repr {
         let dst = Address::read(&mut r)?;
         let mut alt = [None; MAX_ALTERNATES];
         let mask = packet.alternates();
-        if mask != 0 && !matches!(dst, Address::Coords(_)) {
+        if (mask != 0 || packet.has_dst_id()) && !matches!(dst, Address::Coords(_)) {
             return Err(Error::BadAddress);
         }
+        let dst_id = if packet.has_dst_id() {
+            Some(ShortId(r.array()?))
+        } else {
+            None
+        };
         for (j, slot) in alt.iter_mut().enumerate() {
             if mask & (1 << j) != 0 {
                 let Address::Coords(c) = Address::read(&mut r)? else {
@@ -163,6 +184,7 @@ impl Repr {
             tree: packet.tree(),
             epoch: packet.epoch(),
             dst,
+            dst_id,
             alt,
             src,
         })
@@ -174,7 +196,12 @@ impl Repr {
             .alternates()
             .map(|c| Address::Coords(c).buffer_len())
             .sum();
-        FIXED_LEN + self.dst.buffer_len() + alt + self.src.buffer_len()
+        let id = if self.sends_dst_id() { 4 } else { 0 };
+        FIXED_LEN + self.dst.buffer_len() + id + alt + self.src.buffer_len()
+    }
+
+    fn sends_dst_id(&self) -> bool {
+        self.dst_id.is_some() && matches!(self.dst, Address::Coords(_))
     }
 
     /// The alternates that are sent (none unless `dst` is coordinates).
@@ -202,10 +229,13 @@ impl Repr {
         }
         ensure_room!(packet, self.buffer_len());
         packet.set_hop_limit(self.hop_limit);
-        packet.set_tree(self.tree, self.alternates_mask());
+        packet.set_tree(self.tree, self.alternates_mask(), self.sends_dst_id());
         packet.set_epoch(self.epoch);
         let mut w = Writer::new(packet.addresses_mut());
         self.dst.write(&mut w)?;
+        if let (true, Some(id)) = (self.sends_dst_id(), self.dst_id) {
+            w.put(&id.0)?;
+        }
         for c in self.alternates() {
             Address::Coords(c).write(&mut w)?;
         }
@@ -226,7 +256,6 @@ impl fmt::Display for Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::ShortId;
 
     // hop limit 7, tree 1, epoch 0x0102, dst /3.0.20.1, src ~01020304 (frames.md §8)
     static HDR: [u8; 13] = [
@@ -239,6 +268,7 @@ mod tests {
             tree: 1,
             epoch: 0x0102,
             dst: Address::Coords(Coords::new(&[3, 0, 20, 1]).unwrap()),
+            dst_id: None,
             alt: [None; MAX_ALTERNATES],
             src: Address::Short(ShortId([1, 2, 3, 4])),
         }
@@ -258,6 +288,20 @@ mod tests {
         assert_eq!(p.header_len(), Ok(n));
         assert_eq!(Repr::parse(&p).unwrap(), r);
         assert_eq!(alternate_trees(1), [0, 2]);
+        // With the destination id: four bytes after the destination, before the alternates.
+        let mut with_id = r;
+        with_id.dst_id = Some(ShortId([0xaa; 4]));
+        let m = with_id.buffer_len();
+        assert_eq!(m, n + 4);
+        let mut buf2 = [0u8; 40];
+        with_id
+            .emit(&mut Packet::new_unchecked(&mut buf2[..m]))
+            .unwrap();
+        assert_eq!(buf2[1], 0x01 | 0x10 | 0x20);
+        assert_eq!(buf2[8..12], [0xaa; 4]);
+        let p2 = Packet::new_checked(&buf2[..m]).unwrap();
+        assert_eq!(p2.header_len(), Ok(m));
+        assert_eq!(Repr::parse(&p2).unwrap(), with_id);
         // An alternate that is not coordinates, or alternates after a node-id destination.
         let mut bad = buf;
         bad[8] = 0x40;
@@ -284,7 +328,7 @@ mod tests {
         assert_eq!((p.hop_limit(), p.tree(), p.epoch()), (7, 1, 0x0102));
         assert_eq!(p.header_len(), Ok(13));
         let mut bad = HDR;
-        bad[1] |= 0x20;
+        bad[1] |= 0x40;
         assert_eq!(
             Repr::parse(&Packet::new_unchecked(&bad[..])),
             Err(Error::Malformed)

@@ -86,10 +86,11 @@ pub const fn coords_len_max(depth: usize) -> usize {
     1 + (3 * depth).div_ceil(2)
 }
 
-/// Bytes of a routing header whose two addresses are coordinates of `depth` levels (indices
-/// below 15).
+/// Bytes of a routing header as `hyphae-core` originates it in tree mode (`frames.md` §3):
+/// destination coordinates of `depth` levels (indices below 15) with the destination's short
+/// id, the source's full node id, no alternates (they are shed before they cost payload).
 pub const fn routing_len(depth: usize) -> usize {
-    routing::FIXED_LEN + 2 * coords_len(depth)
+    routing::FIXED_LEN + coords_len(depth) + 4 + 9
 }
 
 /// Bytes every frame spends outside its routing header and body: the common header, plus the
@@ -165,16 +166,16 @@ mod tests {
         let table = [
             (Layout::Single, 0, 244, 223),
             (Layout::Fragment, 0, 244, 223),
-            (Layout::Routed, 4, 234, 213),
-            (Layout::Routed, 8, 230, 209),
-            (Layout::Routed, 12, 226, 205),
+            (Layout::Routed, 4, 224, 203),
+            (Layout::Routed, 8, 222, 201),
+            (Layout::Routed, 12, 220, 199),
         ];
         for (layout, depth, insecure, secure) in table {
             assert_eq!(max_payload(250, layout, depth, false), insecure);
             assert_eq!(max_payload(250, layout, depth, true), secure);
         }
         // RYLR-998 (240 B) routed at depth 8, secure; UDP single, secure.
-        assert_eq!(max_payload(240, Layout::Routed, 8, true), 199);
+        assert_eq!(max_payload(240, Layout::Routed, 8, true), 191);
         assert_eq!(max_payload(1232, Layout::Single, 0, true), 1205);
         assert_eq!(fragment_capacity(250, 0, false, 300), 242);
         assert_eq!(max_payload(10, Layout::Routed, 8, true), 0);
@@ -185,7 +186,7 @@ mod tests {
         use crate::address::{Address, Coords};
         use crate::frame::{Body, FrameRepr};
         use crate::package::AppId;
-        let payload = [0u8; 230];
+        let payload = [0u8; 222];
         let c = Address::Coords(Coords::new(&[14; 8]).unwrap());
         let frame = FrameRepr {
             routing: Some(routing::Repr {
@@ -193,8 +194,9 @@ mod tests {
                 tree: 7,
                 epoch: 0xffff,
                 dst: c,
+                dst_id: Some(crate::address::ShortId([1; 4])),
                 alt: [None; 2],
-                src: c,
+                src: Address::Node(crate::address::NodeId([2; 8])),
             }),
             ..FrameRepr::new(Body::Single(single::Repr {
                 transfer: 1,

@@ -43,12 +43,17 @@ fn routing() -> impl Strategy<Value = RoutingRepr> {
         address(),
         prop::array::uniform2(prop::option::of(coords())),
         address(),
+        prop::option::of(any::<[u8; 4]>()),
     )
-        .prop_map(|(hop_limit, tree, epoch, dst, alt, src)| RoutingRepr {
+        .prop_map(|(hop_limit, tree, epoch, dst, alt, src, id)| RoutingRepr {
             hop_limit,
             tree,
             epoch,
             dst,
+            // The destination id exists only after a coordinate destination.
+            dst_id: id
+                .filter(|_| matches!(dst, Address::Coords(_)))
+                .map(ShortId),
             // Alternates exist only after a coordinate destination.
             alt: if matches!(dst, Address::Coords(_)) {
                 alt

@@ -53,6 +53,7 @@ fn routed() -> FrameRepr<'static> {
             tree: 1,
             epoch: 0x0102,
             dst: Address::Coords(Coords::new(&[3, 0, 20, 1]).unwrap()),
+            dst_id: None,
             alt: [None; 2],
             src: Address::Short(ShortId([1, 2, 3, 4])),
         }),

@@ -176,6 +176,6 @@ mod tests {
     fn table_has_a_row_per_link_layout_and_security() {
         let t = render(false).unwrap();
         assert_eq!(t.lines().count(), 1 + 5 * 2 * 5);
-        assert!(t.contains("espnow-v1        250  routed        8   false      230"));
+        assert!(t.contains("espnow-v1        250  routed        8   false      222"));
     }
 }

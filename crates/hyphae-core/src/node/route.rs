@@ -113,6 +113,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             tree: 0,
             epoch,
             dst: Address::Node(dest),
+            dst_id: None,
             alt: [None; 2],
             src: Address::Node(self.id),
         };
@@ -128,6 +129,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 tree,
                 epoch,
                 dst: Address::Coords(coords),
+                dst_id: Some(dest.short()),
                 alt: self.tree_alternates(&dest, tree),
                 src: Address::Node(self.id),
             }),

@@ -580,6 +580,15 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let TreeState { fwd, router, .. } = t;
         let decision = fwd.route(router, rnow, key, pred, bounced, r.tree, &dest, metric);
         let (next, out) = match decision {
+            // Coordinates are locators: after a renumbering another node may hold them. The
+            // destination id tells; the origin re-resolves on the notice.
+            Decision::Deliver if r.dst_id.is_some_and(|d| d != id.short()) => {
+                self.counters.drop(DropReason::WrongDestination);
+                if let Some(tr) = data_transfer(frame) {
+                    self.queue_notice(now, src, Code::Unreachable, tr);
+                }
+                return Inbound::Done;
+            }
             Decision::Deliver => return Inbound::Local(src),
             Decision::Proxy(_) => {
                 // Leased devices are not proxied by the core yet.
@@ -608,6 +617,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     tree,
                     epoch,
                     dst: Address::Coords(coords),
+                    dst_id: r.dst_id,
                     alt,
                     src: r.src,
                 };

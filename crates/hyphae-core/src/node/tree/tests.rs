@@ -10,6 +10,7 @@ fn routed(body: Body<'_>, buf: &mut [u8]) -> usize {
             tree: 1,
             epoch: 77,
             dst: Address::Coords(Coords::new(&[1, 2, 3]).unwrap()),
+            dst_id: None,
             alt: [None; 2],
             src: Address::Node(NodeId([5; 8])),
         }),
@@ -81,6 +82,7 @@ fn reemit_rewrites_the_header_and_keeps_the_body() {
         tree: 2,
         epoch: 5,
         dst: Address::Coords(Coords::new(&[4, 20, 1, 1, 1]).unwrap()),
+        dst_id: None,
         alt: [Some(Coords::new(&[7, 1]).unwrap()), None],
         src: Address::Node(NodeId([5; 8])),
     };
