@@ -357,6 +357,55 @@ fn unknown_destination_fails_unreachable_at_the_sender() {
     );
 }
 
+#[test]
+fn a_leaf_takes_a_leased_address_and_is_reached_through_its_proxy() {
+    // A 3 × 3 grid, plus node 9: a leaf that hears node 8 only and never joins the trees.
+    let w = grid(3, 3, tree_config(8), 6);
+    let mut big = World::new(10, tree_config(8), Channel::PERFECT, 6);
+    for i in 0..9 {
+        big.hears[i].clone_from(&w.hears[i]);
+    }
+    big.hears[8].push(9);
+    big.hears[9].push(8);
+    let leaf = Config {
+        capabilities: hyphae_wire::beacon::Capabilities::LEAF,
+        ..tree_config(8)
+    };
+    big.reconfigure(9, leaf, 99);
+    let mut w = big;
+    let app = w.register_all("lease");
+    w.settle();
+    let alive: Vec<bool> = (0..10).map(|i| i < 9).collect();
+    run_converge(&mut w, &alive, Duration::from_secs(90));
+    let deadline = w.now + Duration::from_secs(30);
+    w.run_until(deadline, |w| {
+        w.nodes[9].position().iter().all(Option::is_some)
+    });
+    // The leased coordinates sit right below the proxy's in every tree; the leaf holds no
+    // tree position of its own and nobody is its child.
+    let (leased, proxy) = (w.nodes[9].position(), w.nodes[8].position());
+    for (l, p) in leased.iter().zip(proxy) {
+        let (l, p) = (l.unwrap(), p.unwrap());
+        assert_eq!(l.parent(), Some(p), "leased {l} under {p}");
+    }
+    assert!(!w.nodes[9].tree_attached());
+    // Node 0 reaches the leaf by its leased coordinates, through node 8's proxying.
+    let now = w.now;
+    assert!(w.nodes[0].learn_position(now, node_id(9), &leased));
+    let id = send(&mut w, 0, 9, app, 600);
+    wait_outcome(&mut w, 0, id, Duration::from_secs(30));
+    assert_eq!(w.outcome(0, id).map(|o| o.is_ok()), Some(true));
+    assert_eq!(hops_of(&w, 9, 0, Config::default().hop_limit).len(), 1);
+    // And the leaf answers through its proxy.
+    let now = w.now;
+    let zero = w.nodes[0].position();
+    assert!(w.nodes[9].learn_position(now, node_id(0), &zero));
+    let id = send(&mut w, 9, 0, app, 300);
+    wait_outcome(&mut w, 9, id, Duration::from_secs(30));
+    assert_eq!(w.outcome(9, id).map(|o| o.is_ok()), Some(true));
+    assert_eq!(hops_of(&w, 0, 9, Config::default().hop_limit).len(), 1);
+}
+
 /// A connected random graph on `n` nodes: a random tree plus `extra` random edges.
 fn random_graph(n: usize, extra: &[(usize, usize)], parents: &[usize]) -> Vec<Vec<usize>> {
     let mut hears = vec![Vec::new(); n];

@@ -146,6 +146,9 @@ pub struct Config {
     pub quality_margin: u8,
     /// May this node be a root.
     pub root_candidate: bool,
+    /// Does this node join trees at all (a leaf takes a leased address instead, `routing.md`
+    /// §5).
+    pub joins: bool,
     /// Seed of the node's own pseudo-random choices (epochs, tie-breaks).
     pub seed: u64,
 }
@@ -169,6 +172,7 @@ impl Config {
             min_quality: 32,
             quality_margin: 48,
             root_candidate: true,
+            joins: true,
             seed: u64::from_le_bytes(node.0),
         }
     }
@@ -648,6 +652,35 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     /// keeps such neighbours in a full peer table).
     pub fn is_structural_neighbour(&self, nb: NeighbourId) -> bool {
         self.slot(nb).is_some_and(|s| self.is_structural(s))
+    }
+
+    /// What neighbour `nb` last advertised for tree `t`: root, epoch, coordinates.
+    pub fn neighbour_tree(&self, nb: NeighbourId, t: usize) -> Option<(ShortId, u16, Coords)> {
+        let n = self.slot(nb).and_then(|s| self.nbs[s].as_ref())?;
+        let e = n.trees.get(t)?;
+        (e.has && e.dist < DETACHED - 1).then_some((e.root, e.epoch, e.coords))
+    }
+
+    /// The neighbour a leaf asks for a leased address: placed in the most trees, then the best
+    /// link, then the shortest root distance.
+    pub fn lease_candidate(&self) -> Option<NeighbourId> {
+        self.nbs
+            .iter()
+            .flatten()
+            .filter(|n| n.quality >= self.cfg.min_quality)
+            .map(|n| {
+                let placed = n
+                    .trees
+                    .iter()
+                    .take(self.tree_count())
+                    .filter(|e| e.has && e.dist < DETACHED - 1)
+                    .count();
+                let dist = n.trees.first().map_or(u8::MAX, |e| e.dist);
+                ((placed, n.quality, u8::MAX - dist), n.id)
+            })
+            .filter(|((placed, ..), _)| *placed > 0)
+            .max_by_key(|(k, _)| *k)
+            .map(|(_, id)| id)
     }
 
     /// Known neighbours.

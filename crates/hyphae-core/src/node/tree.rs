@@ -74,7 +74,10 @@ const EPOCH_WINDOW: u16 = 64;
 /// Position announcements are repeated this often while nothing changes.
 const ANNOUNCE_REFRESH: Duration = Duration::from_secs(120);
 
-type TreeRouter<const P: usize> = Router<AdmittedPolicy<{ claims::ROOTS }>, MAX_TREES, P, 1>;
+/// Leased addresses a node grants at once (`leases.rs`).
+const LEASES: usize = 4;
+
+type TreeRouter<const P: usize> = Router<AdmittedPolicy<{ claims::ROOTS }>, MAX_TREES, P, LEASES>;
 
 fn ri(t: Instant) -> hyphae_routing::Instant {
     hyphae_routing::Instant(t.as_micros())
@@ -84,6 +87,8 @@ fn ri(t: Instant) -> hyphae_routing::Instant {
 pub(crate) struct TreeState<const P: usize> {
     router: TreeRouter<P>,
     claims: claims::Claims,
+    /// `Some` on a leaf: it takes a leased address instead of joining the trees.
+    lease: Option<leases::LeaseState>,
     fwd: Forwarder<VISITS>,
     names: NameCache<MAX_TREES, NAME_CACHE>,
     gossip: Gossip<GOSSIP_SEEN, 0>,
@@ -128,8 +133,9 @@ impl<const P: usize> TreeState<P> {
         let mut rc = RouterConfig::new(id, hyphae_routing::Duration(interval.as_micros() as u64));
         rc.trees = trees.clamp(1, MAX_TREES as u8);
         rc.seed = seed;
-        rc.root_candidate =
-            config.capabilities & hyphae_wire::beacon::Capabilities::LEAF == 0 && !config.sleepy;
+        let leaf = config.capabilities & hyphae_wire::beacon::Capabilities::LEAF != 0;
+        rc.root_candidate = !leaf && !config.sleepy;
+        rc.joins = !leaf;
         // Gossip frames are one-hop frames: common header + gossip header + payload.
         let inline = mtu.saturating_sub(
             hyphae_wire::sizes::frame_overhead(false) + hyphae_wire::gossip::HEADER_LEN,
@@ -143,6 +149,7 @@ impl<const P: usize> TreeState<P> {
             // Open until security is installed (`claims.rs`).
             router: Router::new(rc, AdmittedPolicy::new(0, true), ri(now)),
             claims: claims::Claims::default(),
+            lease: leaf.then(leases::LeaseState::default),
             fwd: Forwarder::new(),
             names: NameCache::default(),
             gossip,
@@ -184,6 +191,9 @@ impl<const P: usize> TreeState<P> {
 
     /// Own coordinates per tree.
     fn position(&self) -> [Option<Coords>; MAX_TREES] {
+        if let Some(l) = self.lease {
+            return l.coords();
+        }
         let mut out = [None; MAX_TREES];
         for (t, o) in out.iter_mut().enumerate().take(self.router.tree_count()) {
             *o = self.router.coords(t);
@@ -401,6 +411,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let Some(t) = self.tree_mut() else { return };
         t.router.handle_timeout(rnow);
         self.drain_router(now);
+        self.lease_tick(now);
         self.announce_position(now);
         self.announce_services(now);
         self.request_positions(now);
@@ -434,6 +445,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let rnow = ri(now);
         match body {
             Body::Tree(msg) => {
+                if msg.op == hyphae_wire::tree::Op::LeaseGrant
+                    && self.on_lease_grant(now, from, msg)
+                {
+                    return true;
+                }
                 let Some(t) = self.tree_mut() else {
                     return false;
                 };
@@ -538,6 +554,14 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.origin_bounce(now, frame, from);
             return Inbound::Done;
         }
+        if let Some(l) = self.tree().and_then(|t| t.lease) {
+            // A leaf forwards nothing; it takes what is addressed to it.
+            if r.dst_id == Some(self.id.short()) || l.coords().contains(&Some(d)) {
+                return Inbound::Local(src);
+            }
+            self.counters.drop(DropReason::NoRoute);
+            return Inbound::Done;
+        }
         let rnow = ri(now);
         let id = self.id;
         let Some(t) = self.tree_mut() else {
@@ -590,10 +614,17 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 return Inbound::Done;
             }
             Decision::Deliver => return Inbound::Local(src),
-            Decision::Proxy(_) => {
-                // Leased devices are not proxied by the core yet.
-                self.counters.drop(DropReason::NoRoute);
-                return Inbound::Done;
+            Decision::Proxy(node) => {
+                // A leased device below us: hand the frame over, header unchanged.
+                let Some(nb) = t.nb_of(&node) else {
+                    self.counters.drop(DropReason::NoRoute);
+                    return Inbound::Done;
+                };
+                let hdr = RoutingRepr {
+                    hop_limit: r.hop_limit.saturating_sub(1),
+                    ..*r
+                };
+                (nb, (hdr, kind == Kind::Error))
             }
             Decision::Forward {
                 neighbour,
@@ -778,6 +809,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     /// along the reverse path of its own frames.
     pub(super) fn tree_route(&self, dest: &NodeId) -> Option<Route> {
         let t = self.tree()?;
+        if t.lease.is_some()
+            && let Some(r) = self.leaf_route(dest)
+        {
+            return Some(r);
+        }
         let now = self.last_now;
         let rnow = ri(now);
         if let Some(coords) = t.names.resolve(rnow, *dest) {
@@ -817,7 +853,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 };
                 // Alternates are not reserved: a frame that lacks room sheds them
                 // (`Node::emit_to`), so they never lower the payload a frame carries.
-                let dst = reserve(coords);
+                // The destination id (4 B) always travels with coordinates.
+                let dst = reserve(coords) + 4;
                 return Some(Route {
                     link,
                     to,
@@ -980,6 +1017,7 @@ fn reemit(
 }
 
 mod claims;
+mod leases;
 mod names;
 #[cfg(test)]
 mod tests;

@@ -374,7 +374,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
     /// Decide whether to join a better root, repair, or re-parent in tree `t`.
     pub(super) fn evaluate(&mut self, now: Instant, t: usize) {
         let tree = &self.trees[t];
-        if tree.pending.is_some() {
+        if tree.pending.is_some() || !self.cfg.joins {
             return;
         }
         let current_rank = if tree.attached() || tree.placed && tree.dead.is_none() {
