@@ -164,7 +164,8 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
         self.next_id = self.next_id.wrapping_add(1);
         self.mark_seen(now, key);
         let d = digest(payload);
-        self.keep(now, key, topic, len, d, Some(payload));
+        // An announced payload must be kept to be served; inline data only fills free room.
+        self.keep(now, key, topic, len, d, Some(payload), !inline);
         let body = if inline {
             Body::Data(payload)
         } else {
@@ -205,7 +206,7 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
         match msg.body {
             Body::Data(p) => {
                 let len = p.len() as u16;
-                self.keep(now, key, msg.topic, len, digest(p), Some(p));
+                self.keep(now, key, msg.topic, len, digest(p), Some(p), false);
                 Reception {
                     deliver: wanted,
                     forward,
@@ -213,10 +214,13 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
                 }
             }
             Body::Announce { length, digest } => {
-                self.keep(now, key, msg.topic, length, digest, None);
-                let fetch = (wanted && usize::from(length) <= STORE_BYTES).then_some(from);
+                self.keep(now, key, msg.topic, length, digest, None, true);
+                // Every relay fetches what fits its store, subscribed or not: nodes further
+                // out fetch from it (store and forward).
+                let fetch = (usize::from(length) <= STORE_BYTES && STORE > 0).then_some(from);
                 Reception {
-                    // Announcements flood regardless: nodes fetch only what they subscribe to.
+                    // Announcements flood regardless; the caller defers the relay until the
+                    // payload is fetched, and delivers it only on a subscribed topic.
                     forward,
                     fetch,
                     ..Reception::default()
@@ -300,8 +304,28 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
         }
     }
 
-    fn keep(&mut self, now: Instant, key: Key, topic: u16, len: u16, d: [u8; 4], p: Option<&[u8]>) {
+    /// Store a message; `evict`: it may replace the slot expiring first (announced payloads),
+    /// else it takes only a free or expired slot (inline data, which needs no serving).
+    #[allow(clippy::too_many_arguments)]
+    fn keep(
+        &mut self,
+        now: Instant,
+        key: Key,
+        topic: u16,
+        len: u16,
+        d: [u8; 4],
+        p: Option<&[u8]>,
+        evict: bool,
+    ) {
         let i = oldest(&self.store.map(|e| e.map(|s| s.until)), now);
+        if !evict
+            && self
+                .store
+                .get(i)
+                .is_some_and(|s| s.is_some_and(|s| now < s.until))
+        {
+            return;
+        }
         let Some(slot) = self.store.get_mut(i) else {
             return;
         };

@@ -849,6 +849,20 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         len: usize,
         broadcast: bool,
     ) {
+        if usize::from(tree::GOSSIP_FETCH_MAX) >= len
+            && Some(app) == AppId::from_name(tree::GOSSIP_APP)
+        {
+            // A fetched gossip payload: the core's own application.
+            let mut tmp = [0u8; tree::GOSSIP_FETCH_MAX as usize];
+            let bytes = self.in_arena.get(region).get(offset..offset + len);
+            let n = bytes.map_or(0, |b| {
+                tmp[..b.len()].copy_from_slice(b);
+                b.len()
+            });
+            self.in_arena.free(region);
+            self.on_fetched_gossip(now, app, &tmp[..n]);
+            return;
+        }
         let id = DeliveryId(self.next_delivery);
         self.next_delivery = self.next_delivery.wrapping_add(1);
         if self

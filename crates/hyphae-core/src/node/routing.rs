@@ -151,6 +151,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         if self.security.is_some() {
             self.close_root_policy();
         }
+        // Fetched gossip payloads travel as transfers to the core's own application.
+        if matches!(self.rt, RoutingState::Tree(_))
+            && let Some(app) = hyphae_wire::AppId::from_name(super::tree::GOSSIP_APP)
+            && !self.apps.contains(&app)
+        {
+            let _ = self.apps.push(app);
+        }
     }
 
     /// Timers of the routing mode.
@@ -285,10 +292,15 @@ mod tests {
     use super::RoutingState;
 
     /// Routing state must stay small: 10 000 simulated nodes in a few GiB, and the ESP32-C3
-    /// node firmware (`Node<16, 4, 16 KiB, 8 KiB, 250>`) within its static RAM budget.
+    /// node firmware (`Node<16, 4, 16 KiB, 6 KiB, 250>`) within its static RAM budget (CI checks
+    /// the firmware itself).
     #[test]
     fn routing_state_stays_small() {
-        assert!(size_of::<RoutingState<16, 250>>() <= 20 * 1024);
-        assert!(size_of::<crate::SimNode>() <= 64 * 1024);
+        let (state, sim) = (
+            size_of::<RoutingState<16, 250>>(),
+            size_of::<crate::SimNode>(),
+        );
+        assert!(state <= 22 * 1024, "RoutingState<16, 250>: {state} B");
+        assert!(sim <= 64 * 1024, "SimNode: {sim} B");
     }
 }

@@ -63,6 +63,8 @@ const AVOID: usize = 4;
 const AVOID_HOLD: Duration = Duration::from_secs(10);
 /// Gossip messages remembered (duplicate cache).
 const GOSSIP_SEEN: usize = 32;
+/// Gossip payloads stored for fetches and anti-entropy (1 KiB each).
+const GOSSIP_STORE: usize = 1;
 /// Service records kept.
 const SERVICES: usize = 8;
 /// Services this node announces.
@@ -89,9 +91,11 @@ pub(crate) struct TreeState<const P: usize> {
     claims: claims::Claims,
     /// `Some` on a leaf: it takes a leased address instead of joining the trees.
     lease: Option<leases::LeaseState>,
+    /// Announcements waiting for their payload before they are relayed.
+    pending_gossip: [Option<hyphae_wire::GossipRepr<'static>>; 2],
     fwd: Forwarder<VISITS>,
     names: NameCache<MAX_TREES, NAME_CACHE>,
-    gossip: Gossip<GOSSIP_SEEN, 0>,
+    gossip: Gossip<GOSSIP_SEEN, GOSSIP_STORE>,
     services: Services<SERVICES>,
     own_services: heapless::Vec<(AppId, heapless::String<32>), OWN_SERVICES>,
     service_seq: u16,
@@ -150,6 +154,7 @@ impl<const P: usize> TreeState<P> {
             router: Router::new(rc, AdmittedPolicy::new(0, true), ri(now)),
             claims: claims::Claims::default(),
             lease: leaf.then(leases::LeaseState::default),
+            pending_gossip: [None; 2],
             fwd: Forwarder::new(),
             names: NameCache::default(),
             gossip,
@@ -412,6 +417,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         t.router.handle_timeout(rnow);
         self.drain_router(now);
         self.lease_tick(now);
+        self.gossip_anti_entropy(now);
         self.announce_position(now);
         self.announce_services(now);
         self.request_positions(now);
@@ -460,56 +466,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 true
             }
             Body::Gossip(g) => {
-                let id = self.id;
-                let Some(t) = self.tree_mut() else {
-                    return false;
-                };
-                let nb = t.nb_of(&from).unwrap_or(NeighbourId(u16::MAX));
-                let rec = t.gossip.on_gossip(rnow, nb, g);
-                if rec.deliver
-                    && let hyphae_wire::gossip::Body::Data(p) = g.body
-                {
-                    match g.topic {
-                        POSITION_TOPIC => {
-                            if let Some((node, coords)) = decode_position::<MAX_TREES>(p)
-                                && node != id
-                            {
-                                t.names.learn_all(rnow, node, &coords);
-                            }
-                        }
-                        POSITION_REQUEST_TOPIC => {
-                            if p.get(..8) == Some(&id.0[..]) {
-                                // The requester's own position follows the wanted id.
-                                let requester = p
-                                    .get(8..)
-                                    .and_then(decode_position::<MAX_TREES>)
-                                    .filter(|(n, _)| *n != id);
-                                if let Some((node, coords)) = requester {
-                                    t.names.learn_all(rnow, node, &coords);
-                                }
-                                let travelled =
-                                    hyphae_wire::gossip::MAX_HOPS.saturating_sub(g.hops_left) + 1;
-                                self.answer_position(now, requester.map(|r| r.0), travelled);
-                            }
-                        }
-                        SERVICE_TOPIC => {
-                            if let Ok(s) = ServiceRepr::parse(&ServicePacket::new_unchecked(p)) {
-                                t.services.on_announcement(rnow, &s);
-                            }
-                        }
-                        topic => self.deliver_gossip(now, topic, g.origin.0, p),
-                    }
-                }
-                if let Some(hops) = rec.forward {
-                    let mut relay = *g;
-                    relay.hops_left = hops;
-                    let mut buf = [0u8; M];
-                    if let Ok(len) = FrameRepr::new(Body::Gossip(relay)).emit(&mut buf)
-                        && self.push_broadcast(&buf[..len], true)
-                    {
-                        self.rstats.gossip_sent += 1;
-                    }
-                }
+                self.tree_gossip(now, from, g);
                 true
             }
             Body::Trace(probe) => {
@@ -1017,6 +974,8 @@ fn reemit(
 }
 
 mod claims;
+mod gossip;
+pub(crate) use gossip::{GOSSIP_APP, GOSSIP_FETCH_MAX};
 mod leases;
 mod names;
 #[cfg(test)]

@@ -320,12 +320,18 @@ impl World {
                 self.slept[i] += t.saturating_since(self.now);
                 self.asleep_until[i] = t;
             }
-            let payload = if let Event::Delivered(d) = e {
-                let mut out = vec![0u8; d.len];
-                assert_eq!(self.nodes[i].take_delivery(d.id, &mut out), Some(d.len));
-                Some(out)
-            } else {
-                None
+            let payload = match e {
+                Event::Delivered(d) => {
+                    let mut out = vec![0u8; d.len];
+                    assert_eq!(self.nodes[i].take_delivery(d.id, &mut out), Some(d.len));
+                    Some(out)
+                }
+                Event::Gossip { id, len, .. } => {
+                    let mut out = vec![0u8; len];
+                    assert_eq!(self.nodes[i].take_delivery(id, &mut out), Some(len));
+                    Some(out)
+                }
+                _ => None,
             };
             self.log.push(Logged {
                 at: self.now,

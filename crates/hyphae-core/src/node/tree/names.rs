@@ -32,8 +32,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.tree_mut().is_some_and(|t| t.gossip.subscribe(topic))
     }
 
-    /// Flood `data` on gossip `topic` (tree mode) within the configured announcement hops.
-    /// `TooLarge` if it does not fit one gossip frame (announce-and-fetch is not wired yet).
+    /// Flood `data` on gossip `topic` (tree mode) within the configured announcement hops. A
+    /// payload larger than one gossip frame (up to 1 KiB) is announced and fetched on demand by
+    /// the subscribers (`routing.md` §8); `TooLarge` above that.
     pub fn gossip_publish(
         &mut self,
         now: Instant,
@@ -43,9 +44,6 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let Some(t) = self.tree_mut() else {
             return Err(SendError::BadDestination);
         };
-        if data.len() > t.gossip.inline_max {
-            return Err(SendError::TooLarge);
-        }
         let mut buf = [0u8; M];
         let msg = t
             .gossip
