@@ -22,6 +22,8 @@ fn addr(i: usize) -> LinkAddr {
 /// A chain of `n` secured nodes (i hears i ± 1); node `root` alone is root-eligible.
 struct Chain {
     nodes: Vec<Box<SimNode>>,
+    /// Crashed nodes neither send nor receive.
+    dead: Vec<bool>,
     ids: Vec<NodeId>,
     links: Vec<LinkId>,
     now: Instant,
@@ -40,6 +42,7 @@ impl Chain {
         let p = Provisioner::new(&ADMIN, NAME, KEY);
         let mut c = Self {
             nodes: Vec::new(),
+            dead: vec![false; n],
             ids: Vec::new(),
             links: Vec::new(),
             now: Instant::ZERO,
@@ -81,6 +84,9 @@ impl Chain {
         for _ in 0..ms {
             self.now = self.now + Duration::from_millis(1);
             for i in 0..n {
+                if self.dead[i] {
+                    continue;
+                }
                 let now = self.now;
                 if self.nodes[i].poll_timeout().is_some_and(|t| t <= now) {
                     self.nodes[i].handle_timeout(now);
@@ -88,7 +94,7 @@ impl Chain {
                 while let Some(t) = self.nodes[i].poll_transmit(now, &mut buf) {
                     let bytes = buf[..t.len].to_vec();
                     for j in [i.wrapping_sub(1), i + 1] {
-                        if j < n {
+                        if j < n && !self.dead[j] {
                             self.deliver(i, j, &bytes);
                         }
                     }
@@ -180,5 +186,31 @@ fn a_forged_root_claim_is_dropped_and_counted() {
     // Nothing changed: node 1 still follows the eligible root and never adopted node 0.
     for t in 0..3 {
         assert_eq!(c.nodes[1].tree_root(t).map(|r| r.0), Some(root));
+    }
+}
+
+#[test]
+fn when_the_root_dies_the_other_eligible_node_takes_over_everywhere() {
+    let mut c = Chain::new(6, &[0, 5]);
+    c.run(30_000);
+    let root = c.nodes[1].tree_root(0).map(|r| r.0).unwrap();
+    let (gone, other) = if root == c.ids[0].short().0 {
+        (0, 5)
+    } else {
+        (5, 0)
+    };
+    assert_eq!(root, c.ids[gone].short().0);
+    c.dead[gone] = true;
+    c.run(40_000);
+    let want = c.ids[other].short().0;
+    for i in (0..6).filter(|&i| i != gone) {
+        assert!(c.nodes[i].tree_attached(), "node {i}");
+        assert_eq!(c.nodes[i].tree_root(0).map(|r| r.0), Some(want), "node {i}");
+        assert_eq!(
+            c.nodes[i]
+                .counters()
+                .drop_count(DropReason::Unauthenticated),
+            0
+        );
     }
 }

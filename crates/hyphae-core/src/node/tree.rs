@@ -418,6 +418,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.drain_router(now);
         self.lease_tick(now);
         self.gossip_anti_entropy(now);
+        self.refresh_claims(now);
         self.announce_position(now);
         self.announce_services(now);
         self.request_positions(now);

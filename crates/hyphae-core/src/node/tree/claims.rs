@@ -123,17 +123,26 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 *a = None;
             }
         });
-        // News: nothing held (or the held root was lost), a newer epoch of the held root, or a
-        // better-ranked root. Only news is relayed, so claims cannot ping-pong.
+        // News (held from now on): nothing held, a newer epoch of the held root, the claim of
+        // the root this node is attached to now while it holds another one, a better-ranked
+        // root, or anything once the held root was lost. The held claim only changes on news,
+        // so claims cannot ping-pong.
         let policy = t.router.policy();
         let lost = t.router.lost_root(tree);
+        let current = t
+            .router
+            .tree_state(tree)
+            .filter(|_| t.router.is_attached(tree) || t.router.is_root(tree))
+            .map(|(r, _)| r);
         let news = match t.claims.held.get(tree) {
             None => false,
             Some(None) => true,
             Some(Some((r, e, _))) if lost == Some(*r) => *r != root || *e != msg.epoch,
             Some(Some((r, e, _))) if *r == root => hyphae_routing::epoch_newer(msg.epoch, *e),
             Some(Some((r, _, _))) => {
-                policy.rank(msg.tree, root) < policy.rank(msg.tree, *r) || !policy.admits(*r)
+                (current == Some(root) && current != Some(*r))
+                    || policy.rank(msg.tree, root) < policy.rank(msg.tree, *r)
+                    || !policy.admits(*r)
             }
         };
         if news {
@@ -183,22 +192,62 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 .min_by_key(|&i| t.claims.asked[i].map_or(Instant::ZERO, |a| a.1))
                 .unwrap_or(0);
             t.claims.asked[slot] = Some((e.root, now));
-            let mut subject = [0u8; 8];
-            subject[..4].copy_from_slice(&e.root.0);
-            let ask = TreeRepr {
-                op: Op::Claim,
-                tree: tree as u8,
-                epoch: e.epoch,
-                subject: NodeId(subject),
-                address: Address::Coords(Coords::ROOT),
-            };
-            let mut buf = [0u8; M];
-            if let (Ok(len), Some((link, to))) = (
-                FrameRepr::new(Body::Tree(ask)).emit(&mut buf),
-                self.neighbour_link(&from),
-            ) {
-                self.push_frame(link, to, &buf[..len], true);
+            self.send_claim_request(from, tree as u8, e.root, e.epoch);
+        }
+    }
+
+    /// A node attached to a root whose claim it does not hold (it admitted the claim while
+    /// another root was better) asks its parent for it, so it can answer its own neighbours.
+    pub(super) fn refresh_claims(&mut self, now: Instant) {
+        if self.security.is_none() {
+            return;
+        }
+        for tree in 0..MAX_TREES {
+            let Some(t) = self.tree_mut() else { return };
+            if !t.router.is_attached(tree) || t.router.is_root(tree) {
+                continue;
             }
+            let Some((root, epoch)) = t.router.tree_state(tree) else {
+                continue;
+            };
+            let held = t.claims.held[tree].as_ref().map(|h| h.0);
+            let recent = t
+                .claims
+                .asked
+                .iter()
+                .flatten()
+                .any(|(r, at)| *r == root && now < *at + ASK_GAP);
+            if held == Some(root) || recent {
+                continue;
+            }
+            let Some(parent) = t.router.parent(tree).and_then(|p| t.nb_node(p)) else {
+                continue;
+            };
+            let slot = (0..ASKS)
+                .min_by_key(|&i| t.claims.asked[i].map_or(Instant::ZERO, |a| a.1))
+                .unwrap_or(0);
+            t.claims.asked[slot] = Some((root, now));
+            self.send_claim_request(parent, tree as u8, root, epoch);
+        }
+    }
+
+    /// Ask neighbour `to` for the claim of `root` in `tree` (an unsigned claim).
+    fn send_claim_request(&mut self, to: NodeId, tree: u8, root: ShortId, epoch: u16) {
+        let mut subject = [0u8; 8];
+        subject[..4].copy_from_slice(&root.0);
+        let ask = TreeRepr {
+            op: Op::Claim,
+            tree,
+            epoch,
+            subject: NodeId(subject),
+            address: Address::Coords(Coords::ROOT),
+        };
+        let mut buf = [0u8; M];
+        if let (Ok(len), Some((link, addr))) = (
+            FrameRepr::new(Body::Tree(ask)).emit(&mut buf),
+            self.neighbour_link(&to),
+        ) {
+            self.push_frame(link, addr, &buf[..len], true);
         }
     }
 
