@@ -36,10 +36,10 @@ fn espnow_v1_meets_the_figures() {
 #[test]
 fn other_links() {
     let rows = sizes();
-    assert_eq!(payload(&rows, "lora-rylr998", "routed", 8, true), 199);
+    assert_eq!(payload(&rows, "lora-rylr998", "routed", 8, true), 191);
     assert_eq!(payload(&rows, "udp", "single", 0, true), 1205);
     assert_eq!(payload(&rows, "espnow-v2", "fragment", 0, false), 1464);
-    assert_eq!(payload(&rows, "ble", "routed", 12, true), 199);
+    assert_eq!(payload(&rows, "ble", "routed", 12, true), 193);
 }
 
 #[test]
