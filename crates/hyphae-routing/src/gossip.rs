@@ -88,6 +88,9 @@ pub struct Gossip<const SEEN: usize, const STORE: usize> {
     pub ttl: Duration,
     /// Anti-entropy airtime budget in bytes per minute.
     pub budget_per_min: u32,
+    /// Keep inline payloads in the store (for anti-entropy); off where the store is small and
+    /// reserved for announced payloads.
+    pub keep_inline: bool,
     tokens: u32,
     refill_at: Instant,
     cursor: usize,
@@ -112,6 +115,7 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
             inline_max,
             ttl: Duration::from_secs(300),
             budget_per_min: 600,
+            keep_inline: true,
             tokens: 0,
             refill_at: Instant(0),
             cursor: 0,
@@ -165,7 +169,9 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
         self.mark_seen(now, key);
         let d = digest(payload);
         // An announced payload must be kept to be served; inline data only fills free room.
-        self.keep(now, key, topic, len, d, Some(payload), !inline);
+        if !inline || self.keep_inline {
+            self.keep(now, key, topic, len, d, Some(payload), !inline);
+        }
         let body = if inline {
             Body::Data(payload)
         } else {
@@ -206,7 +212,9 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
         match msg.body {
             Body::Data(p) => {
                 let len = p.len() as u16;
-                self.keep(now, key, msg.topic, len, digest(p), Some(p), false);
+                if self.keep_inline {
+                    self.keep(now, key, msg.topic, len, digest(p), Some(p), false);
+                }
                 Reception {
                     deliver: wanted,
                     forward,

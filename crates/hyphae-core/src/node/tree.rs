@@ -146,6 +146,8 @@ impl<const P: usize> TreeState<P> {
         );
         let mut gossip = Gossip::new(id.short(), inline);
         gossip.hop_limit = announce_hops.clamp(1, hyphae_wire::gossip::MAX_HOPS);
+        // The one-payload store is for announced payloads (fetch and anti-entropy) only.
+        gossip.keep_inline = false;
         let _ = gossip.subscribe(POSITION_TOPIC);
         let _ = gossip.subscribe(SERVICE_TOPIC);
         let _ = gossip.subscribe(POSITION_REQUEST_TOPIC);

@@ -86,7 +86,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     /// A Tree claim from neighbour `from`, `raw` its body with trailer. Returns whether the
-    /// router should see the message (only a root's own claim, verified or in an open network).
+    /// router should see the message (only in an open network).
     pub(in crate::node) fn tree_claim(
         &mut self,
         now: Instant,
@@ -150,8 +150,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             // node and root, not as a flood.
             self.hold_claim(msg, raw);
         }
-        let _ = now;
-        from == msg.subject
+        let _ = (now, from);
+        // The router learns the root from its beacons (a new root beacons at once); a claim,
+        // possibly served long after it was made, carries a stale epoch.
+        false
     }
 
     /// A neighbour's beacon offers roots: ask it for the claims of those not admitted yet.
