@@ -22,15 +22,16 @@ fn field<'a>(out: &'a str, name: &str) -> &'a str {
         .expect("field present")
 }
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hyphae-security-cli-{}", std::process::id()));
+/// A temporary directory of its own per test (tests run in parallel in one process).
+fn dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hyphae-security-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
 
 #[test]
 fn keygen_issue_verify() {
-    let d = dir();
+    let d = dir("keys");
     let admin_key = d.join("admin.key");
     let node_key = d.join("node.key");
     let (ok, admin, e) = hyphae(&["security", "keygen", "--key", admin_key.to_str().unwrap()]);
@@ -179,8 +180,7 @@ fn flash_record_provisions_a_board() {
     use hyphae_fw_logic::secure::{Hex, Unprovisioned, start};
     use hyphae_fw_logic::storage::{Flash, MemFlash, Nvs, PROVISION, REGION_LEN};
 
-    let d = dir().join("flash-record");
-    std::fs::create_dir_all(&d).unwrap();
+    let d = dir("flash-record");
     let admin_key = d.join("admin.key");
     let (ok, admin, e) = hyphae(&["security", "keygen", "--key", admin_key.to_str().unwrap()]);
     assert!(ok, "{e}");
