@@ -100,6 +100,10 @@ pub enum Body<'a> {
     Beacon(beacon::Repr),
     /// A tree message.
     Tree(tree::Repr),
+    /// A tree message followed by its signature trailer (`security.md` §9): a 64-byte
+    /// signature, or for a claim the signature and the root's 103-byte credential. The trailer
+    /// is checked by the security layer; here only its length.
+    SignedTree(tree::Repr, &'a [u8]),
     /// Gossip.
     Gossip(gossip::Repr<'a>),
     /// A service announcement.
@@ -138,7 +142,13 @@ impl<'a> Body<'a> {
             Kind::Beacon => {
                 Self::Beacon(beacon::Repr::parse(&beacon::Packet::new_unchecked(body))?)
             }
-            Kind::Tree => Self::Tree(tree::Repr::parse(&tree::Packet::new_unchecked(body))?),
+            Kind::Tree => {
+                let r = tree::Repr::parse(&tree::Packet::new_unchecked(body))?;
+                match body.get(r.buffer_len()..) {
+                    Some(t) if !t.is_empty() => Self::SignedTree(r, t),
+                    _ => Self::Tree(r),
+                }
+            }
             Kind::Gossip => {
                 Self::Gossip(gossip::Repr::parse(&gossip::Packet::new_unchecked(body))?)
             }
@@ -167,7 +177,7 @@ impl<'a> Body<'a> {
             Self::Status(s) => (Kind::Status, s.control()),
             Self::Notice(_) => (Kind::Error, Control::None),
             Self::Beacon(_) => (Kind::Beacon, Control::None),
-            Self::Tree(_) => (Kind::Tree, Control::None),
+            Self::Tree(_) | Self::SignedTree(..) => (Kind::Tree, Control::None),
             Self::Gossip(_) => (Kind::Gossip, Control::None),
             Self::Service(_) => (Kind::Service, Control::None),
             Self::Trace(_) => (Kind::Trace, Control::None),
@@ -185,6 +195,7 @@ impl<'a> Body<'a> {
             Self::Notice(r) => r.buffer_len(),
             Self::Beacon(r) => r.buffer_len(),
             Self::Tree(r) => r.buffer_len(),
+            Self::SignedTree(r, t) => r.buffer_len() + t.len(),
             Self::Gossip(r) => r.buffer_len(),
             Self::Service(r) => r.buffer_len(),
             Self::Trace(r) => r.buffer_len(),
@@ -205,6 +216,14 @@ impl<'a> Body<'a> {
             Self::Notice(r) => r.emit(&mut error::Packet::new_unchecked(b)),
             Self::Beacon(r) => r.emit(&mut beacon::Packet::new_unchecked(b)),
             Self::Tree(r) => r.emit(&mut tree::Packet::new_unchecked(b)),
+            Self::SignedTree(r, t) => {
+                if t.is_empty() || !tree::valid_trailer(r.op, t.len()) {
+                    return Err(Error::Malformed);
+                }
+                let (head, tail) = b.split_at_mut(r.buffer_len());
+                tail.copy_from_slice(t);
+                r.emit(&mut tree::Packet::new_unchecked(head))
+            }
             Self::Gossip(r) => r.emit(&mut gossip::Packet::new_unchecked(b)),
             Self::Service(r) => r.emit(&mut service::Packet::new_unchecked(b)),
             Self::Trace(r) => r.emit(&mut trace::Packet::new_unchecked(b)),
@@ -330,6 +349,7 @@ impl fmt::Display for FrameRepr<'_> {
             Body::Notice(r) => write!(f, " {r}"),
             Body::Beacon(r) => write!(f, " {r}"),
             Body::Tree(r) => write!(f, " {r}"),
+            Body::SignedTree(r, t) => write!(f, " {r} signed ({} B)", t.len()),
             Body::Gossip(r) => write!(f, " {r}"),
             Body::Service(r) => write!(f, " {r}"),
             Body::Trace(r) => write!(f, " {r}"),
@@ -422,5 +442,41 @@ mod tests {
     fn too_small_buffer() {
         let mut buf = [0u8; 10];
         assert_eq!(routed().emit(&mut buf), Err(Error::TooLong));
+    }
+
+    #[test]
+    fn signed_tree_bodies_round_trip_and_bad_trailers_are_rejected() {
+        use crate::tree::{CLAIM_TRAILER, Op, SIGNATURE_TRAILER};
+        let claim = tree::Repr {
+            op: Op::Claim,
+            tree: 0,
+            epoch: 9,
+            subject: crate::address::NodeId([3; 8]),
+            address: Address::Coords(Coords::ROOT),
+        };
+        let trailer = [0x5a; CLAIM_TRAILER];
+        let mut buf = [0u8; 250];
+        for (op, n) in [(Op::Claim, CLAIM_TRAILER), (Op::Assign, SIGNATURE_TRAILER)] {
+            let r = tree::Repr { op, ..claim };
+            let f = FrameRepr::new(Body::SignedTree(r, &trailer[..n]));
+            let len = f.emit(&mut buf).unwrap();
+            assert_eq!(len, 2 + r.buffer_len() + n);
+            assert_eq!(FrameRepr::parse(&buf[..len]).unwrap(), f);
+        }
+        // A claim-sized trailer on another op, or any other length: not a Tree body.
+        let assign = tree::Repr {
+            op: Op::Assign,
+            ..claim
+        };
+        assert!(
+            FrameRepr::new(Body::SignedTree(assign, &trailer))
+                .emit(&mut buf)
+                .is_err()
+        );
+        let len = FrameRepr::new(Body::SignedTree(claim, &trailer))
+            .emit(&mut buf)
+            .unwrap();
+        assert!(FrameRepr::parse(&buf[..len - 1]).is_err());
+        assert!(FrameRepr::parse(&buf[..len - CLAIM_TRAILER + 1]).is_err());
     }
 }

@@ -111,6 +111,14 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
             Body::Notice(n) => self.on_notice(origin, &n),
             Body::Beacon(_) => {}
+            Body::SignedTree(msg, _) => {
+                // Signed claims; other signed Tree messages are not used yet.
+                if msg.op == hyphae_wire::tree::Op::Claim {
+                    self.tree_claim(now, origin, &msg, frame.body);
+                } else {
+                    self.counters.drop(DropReason::Unsupported);
+                }
+            }
             Body::Tree(msg)
                 if msg.op == hyphae_wire::tree::Op::Claim
                     && !self.tree_claim(now, origin, &msg, frame.body) => {}

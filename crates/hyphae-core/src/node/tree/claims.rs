@@ -296,10 +296,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
 /// A one-hop frame whose body is the signed claim `raw` (Tree body `msg` and its trailer).
 fn claim_frame(msg: &TreeRepr, raw: &[u8], buf: &mut [u8]) -> Option<usize> {
-    let len = FrameRepr::new(Body::Tree(*msg)).emit(buf).ok()?;
-    let body = msg.buffer_len();
-    let trailer = raw.get(body..)?;
-    buf.get_mut(len..len + trailer.len())?
-        .copy_from_slice(trailer);
-    Some(len + trailer.len())
+    let trailer = raw.get(msg.buffer_len()..)?;
+    FrameRepr::new(Body::SignedTree(*msg, trailer))
+        .emit(buf)
+        .ok()
 }
