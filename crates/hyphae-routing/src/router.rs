@@ -47,7 +47,7 @@ impl RootPolicy for OpenPolicy {
 
 /// Admits the roots whose claims the node verified (`security.md` §9), ranked like
 /// [`OpenPolicy`]; `open` admits every root (networks without security). Holds `R` roots; when
-/// full, the oldest admission that is not in use gives way.
+/// full, the worst-ranked admission that is not in use gives way.
 #[derive(Debug, Clone, Copy)]
 pub struct AdmittedPolicy<const R: usize> {
     /// Ranking of the admitted roots.
@@ -55,7 +55,6 @@ pub struct AdmittedPolicy<const R: usize> {
     /// Admit every root (no security).
     pub open: bool,
     roots: [Option<ShortId>; R],
-    next: usize,
 }
 
 impl<const R: usize> AdmittedPolicy<R> {
@@ -65,7 +64,6 @@ impl<const R: usize> AdmittedPolicy<R> {
             open_policy: OpenPolicy { key },
             open,
             roots: [None; R],
-            next: 0,
         }
     }
 
@@ -74,8 +72,10 @@ impl<const R: usize> AdmittedPolicy<R> {
         self.open || self.roots.contains(&Some(root))
     }
 
-    /// Admit `root` (a verified claim), replacing the oldest admission not in `in_use` when
-    /// full; `false` if it was admitted already or everything held is in use.
+    /// Admit `root` (a verified claim). When full, the admitted root with the worst best rank
+    /// over the first three trees that is not in `in_use` gives way (boot-time candidates that
+    /// lost, rather than a better root being joined); `false` if it was admitted already or
+    /// everything held is in use.
     pub fn admit(&mut self, root: ShortId, in_use: &[ShortId]) -> bool {
         if self.roots.contains(&Some(root)) {
             return false;
@@ -84,15 +84,22 @@ impl<const R: usize> AdmittedPolicy<R> {
             *free = Some(root);
             return true;
         }
-        for k in 0..R {
-            let i = (self.next + k) % R;
-            if self.roots[i].is_some_and(|r| !in_use.contains(&r)) {
+        let best = |r: ShortId| {
+            (0..3)
+                .filter_map(|t| self.open_policy.rank(t, r))
+                .min()
+                .unwrap_or(u64::MAX)
+        };
+        let worst = (0..R)
+            .filter(|&i| self.roots[i].is_some_and(|r| !in_use.contains(&r)))
+            .max_by_key(|&i| self.roots[i].map_or(0, best));
+        match worst {
+            Some(i) => {
                 self.roots[i] = Some(root);
-                self.next = (i + 1) % R;
-                return true;
+                true
             }
+            None => false,
         }
-        false
     }
 }
 

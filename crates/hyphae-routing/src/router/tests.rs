@@ -308,17 +308,27 @@ fn late_better_candidate_waits_for_claim_hold() {
 #[test]
 fn admitted_policy_ranks_only_admitted_roots() {
     let mut p = AdmittedPolicy::<2>::new(5, false);
-    let (a, b, c) = (ShortId([1; 4]), ShortId([2; 4]), ShortId([3; 4]));
+    let mut ids: std::vec::Vec<ShortId> = (1..=4u8).map(|i| ShortId([i; 4])).collect();
+    let best = |s: ShortId| {
+        (0..3)
+            .filter_map(|t| OpenPolicy { key: 5 }.rank(t, s))
+            .min()
+    };
+    ids.sort_by_key(|s| best(*s));
+    let (a, b, c, d) = (ids[0], ids[1], ids[2], ids[3]);
     assert_eq!(p.rank(0, a), None);
+    assert!(p.admit(d, &[]));
+    assert!(!p.admit(d, &[]));
+    assert_eq!(p.rank(0, d), OpenPolicy { key: 5 }.rank(0, d));
     assert!(p.admit(a, &[]));
-    assert!(!p.admit(a, &[]));
-    assert_eq!(p.rank(0, a), OpenPolicy { key: 5 }.rank(0, a));
-    assert!(p.admit(b, &[]));
-    // Full: the oldest admission not in use (b, since a is in use) makes room.
-    assert!(p.admit(c, &[a]));
+    // Full: the worst-ranked admission not in use makes room, whatever the newcomer's rank.
+    assert!(p.admit(c, &[]));
+    assert_eq!(p.rank(1, d), None);
     assert!(p.rank(1, a).is_some() && p.rank(1, c).is_some());
-    assert_eq!(p.rank(1, b), None);
+    // In use is never evicted: with a in use, c (the worst other) gives way to b.
+    assert!(p.admit(b, &[a]));
+    assert_eq!(p.rank(1, c), None);
     // Everything in use: nothing is admitted.
-    assert!(!p.admit(b, &[a, c]));
-    assert!(AdmittedPolicy::<2>::new(5, true).rank(0, b).is_some());
+    assert!(!p.admit(d, &[a, b]));
+    assert!(AdmittedPolicy::<2>::new(5, true).rank(0, d).is_some());
 }
