@@ -163,10 +163,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         for k in 0..napps {
             let app_index = (self.rr_cursor + k) % napps;
             let app = self.apps[app_index];
-            for i in 0..self.outbound.len() {
+            let mut i = 0;
+            while i < self.outbound.len() {
                 if self.outbound[i].app != app || self.outbound[i].state != OutState::Active {
+                    i += 1;
                     continue;
                 }
+                let before = self.outbound.len();
                 let sent = if self.outbound[i].dest.is_some() {
                     self.transmit_unicast(now, i, buf)
                 } else {
@@ -175,6 +178,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 if let Some(t) = sent {
                     self.rr_cursor = app_index + 1;
                     return Some(t);
+                }
+                // A transfer that ended (failed or done) was swapped out: index `i` now holds
+                // another one.
+                if self.outbound.len() == before {
+                    i += 1;
                 }
             }
         }
