@@ -24,7 +24,7 @@ pub(crate) const ROOTS: usize = 16;
 /// Claim requests remembered (rate limit).
 const ASKS: usize = 4;
 /// Least time between two claim requests for one root.
-const ASK_GAP: Duration = Duration::from_secs(2);
+const ASK_GAP: Duration = Duration::from_secs(1);
 
 /// A verified claim as received (Tree body and trailer): root, epoch, bytes.
 type Held = (ShortId, u16, heapless::Vec<u8, CLAIM_MAX>);
@@ -195,6 +195,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 .unwrap_or(0);
             t.claims.asked[slot] = Some((e.root, now));
             self.send_claim_request(from, tree as u8, e.root, e.epoch);
+            // A neighbour that has not heard our beacon yet drops the request (unknown
+            // sender): beacon soon, so that the retry at its next beacon is heard.
+            if let Some(t) = self.tree_mut() {
+                let at = now.max(t.last_early_beacon + t.interval / 4);
+                t.last_early_beacon = at;
+                self.next_beacon = self.next_beacon.min(at);
+            }
         }
     }
 
