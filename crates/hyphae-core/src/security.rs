@@ -67,6 +67,8 @@ pub struct Security {
     pub(crate) windows: heapless::Vec<(NodeId, ReplayWindow, Instant), SENDERS>,
     /// Counters below this are durably reserved: the node may seal with them.
     pub(crate) persisted: u64,
+    /// Link and end-to-end sessions (`crate::session`).
+    pub(crate) sessions: crate::session::Sessions,
     /// The reservation last asked of the shell.
     pub(crate) requested: u64,
     /// The next counter (mirrors the inner `FrameCounter`).
@@ -79,8 +81,19 @@ impl Security {
     /// A context from a verified [`NodeSecurity`] (identity, credential, admins, network id
     /// and key: see `hyphae_crypto::NodeSecurity::new`) whose counter was booted with
     /// [`boot_counter`] from the stored value `stored` (0 on a fresh store).
+    ///
+    /// Ephemeral keys come from an RNG seeded with the node's (deterministic) signature over
+    /// its counter reservation, unique per boot; shells with a real entropy source should add
+    /// it with [`Security::with_entropy`], which gives the link and end-to-end keys forward
+    /// secrecy against a later theft of the identity key.
     pub fn new(inner: NodeSecurity<MAX_ADMINS>, stored: u64) -> Self {
+        let seed = inner.identity().sign(&hyphae_crypto::control::digest(
+            b"drbg",
+            &[&stored.to_le_bytes()],
+        ));
+        let rng = crate::session::Drbg::new(&seed, &inner.node_id().0);
         Self {
+            sessions: crate::session::Sessions::new(rng),
             inner,
             windows: heapless::Vec::new(),
             persisted: stored,
@@ -88,6 +101,14 @@ impl Security {
             next: stored,
             ask: None,
         }
+    }
+
+    /// Mix `entropy` (from a hardware or OS RNG, at least 32 bytes) into the RNG the node draws
+    /// its X25519 ephemeral keys and session numbers from.
+    #[must_use]
+    pub fn with_entropy(mut self, entropy: &[u8]) -> Self {
+        self.sessions.rng.reseed(entropy);
+        self
     }
 
     /// Ask for the next reservation when half of the current one is used.

@@ -79,6 +79,8 @@ pub(crate) struct OutTransfer {
     pub(crate) peer_window: u16,
     /// Broadcast progress: fragments × repeats × links emitted.
     pub(crate) bcast_pos: u32,
+    /// The content still needs its end-to-end envelope (sealed at activation, `node/e2e.rs`).
+    pub(crate) seal_e2e: bool,
 }
 
 impl OutTransfer {
@@ -122,6 +124,7 @@ impl OutTransfer {
             cwnd,
             peer_window: MAX_WINDOW as u16,
             bcast_pos: 0,
+            seal_e2e: false,
         }
     }
 
