@@ -38,6 +38,10 @@ pub(crate) struct LinkSlot {
     pub(crate) peer: NodeId,
     pub(crate) send: FrameKey,
     pub(crate) recv: FrameKey,
+    /// Replay window of the frames under this session's key: separate from the sender's
+    /// network-key window, so a group-keyed forgery (which any insider can make) cannot push
+    /// it ahead and silence link-keyed traffic.
+    pub(crate) window: ReplayWindow,
     /// When it was installed.
     pub(crate) since: Instant,
     /// Last seal or open with it.

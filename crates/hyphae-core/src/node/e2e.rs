@@ -77,7 +77,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         slot.used = now;
         let buf = self.out_arena.get_mut(region);
         let (head, envelope) = buf.split_at_mut(hyphae_wire::package::HEADER_LEN);
-        let sealed = seal_envelope(&slot.keys.send, &me, counter, &app.0.to_le_bytes(), envelope);
+        let sealed = seal_envelope(
+            &slot.keys.send,
+            &me,
+            counter,
+            &app.0.to_le_bytes(),
+            envelope,
+        );
         let header = PackageRepr::for_payload(app, envelope);
         let emitted = matches!((sealed, header), (Ok(()), Ok(h)) if h.emit(head).is_ok());
         self.ask_reservation();
@@ -120,7 +126,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     /// (Re)send our credential and a fresh offer to `peer` (when it is routable).
     fn e2e_offer(&mut self, now: Instant, peer: NodeId) {
-        let retry = self.config.beacon_interval.max(core::time::Duration::from_secs(1));
+        let retry = self
+            .config
+            .beacon_interval
+            .max(core::time::Duration::from_secs(1));
         let routable = self.route_to(&peer).is_some();
         let Some(s) = self.security.as_mut() else {
             return;
@@ -161,7 +170,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let Some(s) = self.security.as_mut() else {
             return;
         };
-        s.sessions.e2e_pending.retain(|e| e.attempts < MAX_ATTEMPTS || e.next > now);
+        s.sessions
+            .e2e_pending
+            .retain(|e| e.attempts < MAX_ATTEMPTS || e.next > now);
         let mut due: heapless::Vec<NodeId, E2E_PENDING> = heapless::Vec::new();
         for e in &s.sessions.e2e_pending {
             if e.next <= now {
@@ -202,7 +213,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return Some((offset, len));
         }
         let s = self.security.as_mut()?;
-        let buf = self.in_arena.get_mut(region).get_mut(offset..offset + len)?;
+        let buf = self
+            .in_arena
+            .get_mut(region)
+            .get_mut(offset..offset + len)?;
         let Some(&kid) = buf.first() else {
             self.counters.drop(DropReason::EndToEnd);
             return None;
@@ -260,7 +274,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let ctx = s.inner.handshake(None);
         let ss = &mut s.sessions;
         match *msg {
-            Message::CredentialRequest { sender, target } if sender.0 == origin.0 && target == me => {
+            Message::CredentialRequest { sender, target }
+                if sender.0 == origin.0 && target == me =>
+            {
                 let mut cred = [0u8; CREDENTIAL_MSG_LEN];
                 if let Some(c) = own_credential(ctx.credential, me, &mut cred) {
                     self.queue_to(origin, Body::Handshake(&cred[..c]));

@@ -21,8 +21,8 @@
 use core::time::Duration;
 
 use hyphae_crypto::handshake::{Initiator, Message, RESPONSE_LEN, Responder};
-use hyphae_wire::frame::{Body, Frame, FrameRepr};
 use hyphae_wire::NodeId;
+use hyphae_wire::frame::{Body, Frame, FrameRepr};
 
 use super::{Node, Queued};
 use crate::config::Routing;
@@ -190,8 +190,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 }
             }
             Some(hyphae_crypto::handshake::op::RESPONSE) => {
-                let Some(i) =
-                    mine.filter(|&i| matches!(ss.pending[i].role, Role::Initiator(_)))
+                let Some(i) = mine.filter(|&i| matches!(ss.pending[i].role, Role::Initiator(_)))
                 else {
                     self.counters.drop(DropReason::BadHandshake);
                     return;
@@ -208,8 +207,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 }
             }
             Some(hyphae_crypto::handshake::op::CONFIRM) => {
-                let Some(i) =
-                    mine.filter(|&i| matches!(ss.pending[i].role, Role::Responder(_)))
+                let Some(i) = mine.filter(|&i| matches!(ss.pending[i].role, Role::Responder(_)))
                 else {
                     self.counters.drop(DropReason::BadHandshake);
                     return;
@@ -235,6 +233,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 peer: sender,
                 send: ls.send,
                 recv: ls.recv,
+                window: hyphae_crypto::ReplayWindow::new(),
                 since: now,
                 used: now,
             });

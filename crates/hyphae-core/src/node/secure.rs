@@ -234,15 +234,19 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             // Under a link key: only the session with this neighbour can open it.
             match s.sessions.link_mut(&sender) {
                 Some(slot) if !named && key_id.is_ok_and(|k| k == slot.recv.id()) => {
-                    slot.used = now;
-                    hyphae_crypto::open_frame(
+                    // The session's own window (see `LinkSlot::window`), updated on success.
+                    let opened = hyphae_crypto::open_frame(
                         &slot.recv,
                         &csender,
                         &mut out[..n],
                         frame.body_offset,
                         Protection::for_kind(kind),
-                        &mut window,
-                    )
+                        &mut slot.window,
+                    );
+                    if opened.is_ok() {
+                        slot.used = now;
+                    }
+                    opened
                 }
                 _ => Err(hyphae_crypto::Error::UnknownKey),
             }
@@ -275,12 +279,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 return None;
             }
         };
-        *s.window(sender, now) = window;
+        if !link_keyed {
+            *s.window(sender, now) = window;
+        }
         // Group-keyed frames from a neighbour with a link session; whether that session is
         // older than a beacon interval (before, the peer may not have installed it yet).
         let grace = self.config.beacon_interval;
         let session_peer = (!link_keyed && !named)
-            .then(|| s.sessions.link(&sender).map(|l| now.saturating_since(l.since) > grace))
+            .then(|| {
+                s.sessions
+                    .link(&sender)
+                    .map(|l| now.saturating_since(l.since) > grace)
+            })
             .flatten();
         // Plain layout: common header (secure flag cleared), routing header, body.
         out[1] &= !SECURE_FLAG;
