@@ -517,7 +517,7 @@ fn a_relay_cannot_alter_an_end_to_end_payload() {
             Some(bytes.to_vec())
         }));
         n.send(0, 2, b"pay 10 coins");
-        n.run(3000);
+        n.run(8000);
         if e2e {
             assert!(n.got.iter().all(|(i, _, _)| *i != 2), "{:?}", n.got);
             assert!(n.drops(2, DropReason::EndToEnd) >= 1);

@@ -126,10 +126,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
 
     /// (Re)send our credential and a fresh offer to `peer` (when it is routable).
     fn e2e_offer(&mut self, now: Instant, peer: NodeId) {
-        let retry = self
-            .config
-            .beacon_interval
-            .max(core::time::Duration::from_secs(1));
+        // Twice the first retransmission timeout, doubling: four tries within `route_wait`
+        // at the defaults (0.6, 1.2, 2.4 s).
+        let retry = self.config.rto_initial * 2;
+        // Jittered, so that two sources that started together do not collide again at a
+        // common neighbour on every retry.
+        let jitter =
+            core::time::Duration::from_micros(self.rng.below(retry.as_micros() as u64 / 2 + 1));
         let routable = self.route_to(&peer).is_some();
         let Some(s) = self.security.as_mut() else {
             return;
@@ -139,7 +142,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return;
         };
         let attempts = ss.e2e_pending[pi].attempts;
-        ss.e2e_pending[pi].next = now + retry * (1u32 << attempts.min(5));
+        ss.e2e_pending[pi].next = now + retry * (1u32 << attempts.min(5)) + jitter;
         if !routable {
             return;
         }
@@ -190,11 +193,51 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         s.sessions.e2e_pending.iter().map(|e| e.next).min()
     }
 
-    /// Forget the session with `peer` (its destination rejected an envelope).
-    pub(super) fn e2e_forget(&mut self, peer: NodeId) {
-        if let Some(s) = self.security.as_mut() {
-            s.sessions.e2e.retain(|e| e.keys.peer != cid(peer));
+    /// The destination of outbound transfer `i` rejected it. If its content is an envelope
+    /// under our current session with the destination (which the destination may have lost:
+    /// evicted from its bounded table, or a restart), forget that session, turn the content back
+    /// into plaintext and send the transfer again, under a new transfer id, once the new session
+    /// is up. `false` when it does not apply (then the send fails).
+    pub(super) fn e2e_retry(&mut self, i: usize) -> bool {
+        let t = &self.outbound[i];
+        let (Some(dest), true, false, false) = (t.dest, t.e2e, t.seal_e2e, t.e2e_retried) else {
+            return false;
+        };
+        let (send, app, region) = (t.send, t.app, t.region);
+        let me = cid(self.id);
+        let Some(s) = self.security.as_mut() else {
+            return false;
+        };
+        let Some(pos) = s.sessions.e2e.iter().position(|e| e.keys.peer == cid(dest)) else {
+            return false;
+        };
+        let slot = s.sessions.e2e.swap_remove(pos);
+        let content = self.out_arena.get_mut(region);
+        let Some(envelope) = content.get_mut(hyphae_wire::package::HEADER_LEN..) else {
+            return false;
+        };
+        if envelope.first() != Some(&slot.keys.send.id().0) || !unseal(&slot, &me, app, envelope) {
+            return false;
         }
+        let now = self.last_now;
+        let id = self.next_transfer & 0x7fff;
+        self.next_transfer = self.next_transfer.wrapping_add(1);
+        let mut t = super::transfer::OutTransfer::new(
+            send,
+            app,
+            Some(dest),
+            id,
+            region,
+            now,
+            self.config.rto_initial,
+            self.config.effective_window(),
+        );
+        t.e2e = true;
+        t.seal_e2e = true;
+        t.e2e_retried = true;
+        self.outbound[i] = t;
+        self.activate(now);
+        true
     }
 
     /// Open the envelope of a unicast payload from `origin` for `app`, held in `region` at
@@ -228,9 +271,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             .find(|e| e.keys.peer == cid(origin) && e.keys.recv.id() == KeyId(kid))
         else {
             if KeyId(kid).class() == KeyClass::EndToEnd {
-                // The source holds a session this node lost (a restart): offer a new one.
+                // The source holds a session this node lost (evicted, or a restart): the
+                // `Rejected` notice makes it negotiate a new one and send again.
                 self.counters.drop(DropReason::UnknownKey);
-                self.e2e_start(now, origin);
             } else {
                 self.counters.drop(DropReason::EndToEnd);
             }
@@ -372,6 +415,36 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             _ => self.counters.drop(DropReason::BadHandshake),
         }
     }
+}
+
+/// Decrypt our own envelope (sealed with `slot`'s send key) back into plaintext in place.
+fn unseal(
+    slot: &crate::session::E2eSlot,
+    me: &hyphae_crypto::NodeId,
+    app: AppId,
+    env: &mut [u8],
+) -> bool {
+    use hyphae_crypto::e2e::ENVELOPE_HEADER_LEN;
+    use hyphae_crypto::frame::TAG_LEN;
+    let Some(end) = env.len().checked_sub(TAG_LEN) else {
+        return false;
+    };
+    if end < ENVELOPE_HEADER_LEN {
+        return false;
+    }
+    let mut c = [0u8; 4];
+    c.copy_from_slice(&env[1..ENVELOPE_HEADER_LEN]);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&env[end..]);
+    hyphae_crypto::frame::open(
+        &slot.keys.send,
+        me,
+        u32::from_le_bytes(c),
+        &app.0.to_le_bytes(),
+        &mut env[ENVELOPE_HEADER_LEN..end],
+        &tag,
+    )
+    .is_ok()
 }
 
 /// Emit this node's credential as a Handshake op 7 body.

@@ -107,7 +107,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             b.next = now + beacon * 3;
             return;
         }
-        if now < b.next {
+        // Traffic that needs a session overrides the discovery delay, not a real back-off.
+        if now < b.next && (discovery || b.attempts > 0) {
             return;
         }
         b.attempts = b.attempts.saturating_add(1);

@@ -389,6 +389,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         );
         let mut t = t;
         t.seal_e2e = e2e;
+        t.e2e = e2e;
         // Cannot fail: checked `is_full` above.
         let _ = self.outbound.push(t);
         self.activate(now);

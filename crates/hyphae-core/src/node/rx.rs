@@ -506,12 +506,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             Address::Node(id) => Some(id),
             _ => None,
         };
-        if reason == FailReason::Rejected
-            && let Some(dest) = self.outbound[i].dest
-        {
-            // The destination may have lost our end-to-end session (a restart): the next
-            // send negotiates a new one.
-            self.e2e_forget(dest);
+        if reason == FailReason::Rejected && self.e2e_retry(i) {
+            // The destination lost our end-to-end session (evicted, or a restart): the
+            // transfer goes again, once, under a new one.
+            return;
         }
         self.fail(i, reason, at);
     }

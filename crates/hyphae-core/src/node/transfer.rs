@@ -81,6 +81,10 @@ pub(crate) struct OutTransfer {
     pub(crate) bcast_pos: u32,
     /// The content still needs its end-to-end envelope (sealed at activation, `node/e2e.rs`).
     pub(crate) seal_e2e: bool,
+    /// The content is an end-to-end envelope (sealed now or once the session is up).
+    pub(crate) e2e: bool,
+    /// Already sent again under a new end-to-end session once (`e2e.rs`, `e2e_retry`).
+    pub(crate) e2e_retried: bool,
 }
 
 impl OutTransfer {
@@ -125,6 +129,8 @@ impl OutTransfer {
             peer_window: MAX_WINDOW as u16,
             bcast_pos: 0,
             seal_e2e: false,
+            e2e: false,
+            e2e_retried: false,
         }
     }
 
