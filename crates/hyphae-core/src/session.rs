@@ -230,9 +230,11 @@ fn lru(times: impl Iterator<Item = Instant>) -> Option<usize> {
 /// The node's key-generation RNG: HKDF-SHA256 in counter mode over a 32-byte state that is
 /// replaced after every request (so a later compromise of the state reveals nothing drawn
 /// before). Seeded by the shell ([`crate::security::Security::with_entropy`]); without shell
-/// entropy the seed is the node's deterministic signature over its counter reservation, unique
-/// per boot but derivable from the identity key (no forward secrecy against a later theft of
-/// that key — shells with a hardware or OS RNG must provide entropy).
+/// entropy the seed is the node's deterministic signature over its stored counter reservation:
+/// different on every boot that stored a new reservation (a boot that crashes before its first
+/// reservation is stored repeats the previous boot's seed), and derivable from the identity key
+/// (no forward secrecy against a later theft of that key) — shells with a hardware or OS RNG
+/// must provide entropy.
 pub(crate) struct Drbg {
     state: [u8; 32],
     blocks: u64,
@@ -307,3 +309,33 @@ impl rand_core::TryRng for Drbg {
 }
 
 impl rand_core::TryCryptoRng for Drbg {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables must stay small: every node carries them (`docs/BENCHMARKS.md`).
+    #[test]
+    fn sessions_stay_small() {
+        extern crate std;
+        std::println!(
+            "Sessions {} = links {} × {} + pending {} × {} + backoff {} × {} + e2e {} × {} + \
+             e2e pending {} × {} + keys {} × {} + rng {}",
+            size_of::<Sessions>(),
+            LINK_SESSIONS,
+            size_of::<LinkSlot>(),
+            PENDING_HANDSHAKES,
+            size_of::<Pending>(),
+            BACKOFF_ENTRIES,
+            size_of::<Backoff>(),
+            E2E_SESSIONS,
+            size_of::<E2eSlot>(),
+            E2E_PENDING,
+            size_of::<E2ePending>(),
+            E2E_KEYS,
+            size_of::<(NodeId, [u8; 32], Instant)>(),
+            size_of::<Drbg>(),
+        );
+        assert!(size_of::<Sessions>() <= 3 * 1024);
+    }
+}
