@@ -8,24 +8,31 @@
 //!
 //! With a context, the node
 //! - seals every frame it sends (its own and the ones it forwards: protection is hop by hop,
-//!   since forwarders rewrite the routing header, which the tag covers) with the network key's
-//!   sending generation and the node's frame counter, which never repeats — across restarts
-//!   too: the node asks the shell to reserve counters ahead ([`crate::Event::CounterReserve`]:
-//!   store the value durably, then call [`crate::Node::counter_persisted`]) and never seals
-//!   with a counter the shell has not confirmed; after a reboot the shell boots the counter
-//!   from the stored value ([`boot_counter`]), so at most one reservation is skipped;
+//!   since forwarders rewrite the routing header, which the tag covers) with the link key of the
+//!   neighbour it goes to when they share a link session, otherwise (broadcasts, one-hop
+//!   handshakes, neighbours without a session) with the network key's sending generation, and
+//!   the node's frame counter, which never repeats — across restarts too: the node asks the
+//!   shell to reserve counters ahead ([`crate::Event::CounterReserve`]: store the value durably,
+//!   then call [`crate::Node::counter_persisted`]) and never seals with a counter the shell has
+//!   not confirmed; after a reboot the shell boots the counter from the stored value
+//!   ([`boot_counter`]), so at most one reservation is skipped;
 //! - opens every received frame with the key its key id names: a frame that does not
 //!   authenticate (outsider, tampered, truncated, wrong network) is dropped as
 //!   [`crate::DropReason::Unauthenticated`], one whose counter its sender already used as
-//!   [`crate::DropReason::Replayed`]; beacons (authenticated, not encrypted) name their sender
-//!   in the clear, every other frame is attributed to the neighbour its link address belongs
-//!   to, so a frame from an unknown address is dropped before any cryptography;
-//! - keeps one replay window per neighbour it hears (up to [`SENDERS`], least recently heard
-//!   replaced).
+//!   [`crate::DropReason::Replayed`], one under a key it does not hold as
+//!   [`crate::DropReason::UnknownKey`]; beacons and one-hop handshakes (authenticated, not
+//!   encrypted) name their sender in the clear, every other frame is attributed to the neighbour
+//!   its link address belongs to, so a frame from an unknown address is dropped before any
+//!   cryptography; a unicast frame under the network key from a neighbour with a link session
+//!   is dropped as [`crate::DropReason::LinkKeyRequired`];
+//! - runs the X25519 link handshake with its neighbours (`node/link.rs`) and seals every
+//!   unicast payload end to end for its destination (`node/e2e.rs`), with the bounded tables of
+//!   [`crate::session`];
+//! - keeps one replay window per neighbour it hears for group-keyed frames (up to [`SENDERS`],
+//!   least recently heard replaced), one per link session and one per end-to-end session.
 //!
-//! Not yet driven by the core: the X25519 link handshake (per-link keys; today every frame uses
-//! the network key, which keeps outsiders out but lets an admitted insider impersonate another
-//! node), signed tree claims and end-to-end envelopes. `hyphae-crypto` implements them.
+//! Not yet driven by the core: signed tree claims and service announcements (`security.md`
+//! §9). `hyphae-crypto` implements them.
 
 use hyphae_crypto::{CounterStore, FrameCounter, NodeSecurity, ReplayWindow};
 use hyphae_wire::NodeId;
