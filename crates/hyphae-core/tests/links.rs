@@ -449,7 +449,12 @@ fn a_reflashed_peer_with_a_new_identity_gets_a_new_session() {
     let old = n.ids[1];
     n.restart(1, [0x77; 32]);
     assert_ne!(n.ids[1], old);
-    n.run(8000);
+    assert!(n.nodes[0].has_link_session(&old));
+    // Its first beacon replaces the old neighbour entry, and the old session with it.
+    n.run(700);
+    assert!(n.nodes[0].peers().get(&old).is_none());
+    assert!(!n.nodes[0].has_link_session(&old));
+    n.run(4000);
     assert!(n.nodes[0].has_link_session(&n.ids[1]));
     assert!(!n.nodes[0].has_link_session(&old));
     deliver_eventually(&mut n, b"hello new identity", 2);

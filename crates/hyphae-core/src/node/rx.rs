@@ -150,6 +150,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 self.push(Event::PeerUp(b.node));
             }
         }
+        // A new node id at a known address: the neighbour was re-flashed with a new identity
+        // (`security.md` §12). Its old entry (and with it its link session) goes now, so
+        // frames from the address are not attributed to the old identity meanwhile.
+        while let Some(old) = self.peers.forget_addr(link, &from, &b.node) {
+            self.push(Event::PeerDown(old));
+        }
         if let Some(p) = self.peers.get_mut(&b.node) {
             p.caps = b.caps.0;
             p.apps.clear();
