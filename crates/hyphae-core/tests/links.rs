@@ -532,9 +532,10 @@ fn a_relay_cannot_alter_an_end_to_end_payload() {
                 "{:?}",
                 n.failed
             );
-            // Sent twice (the second time under a new session), rejected twice.
-            assert_eq!(n.drops(2, DropReason::EndToEnd), 2);
-            assert_eq!(n.nodes[0].counters().e2e_sessions, 2);
+            // Sent four times (three retries, each under a new session), rejected every time.
+            assert_eq!(n.drops(2, DropReason::EndToEnd), 4);
+            assert_eq!(n.nodes[0].counters().e2e_sessions, 4);
+            assert_eq!(n.failed.len(), 1);
         } else {
             // Without the envelope the altered payload is delivered as genuine.
             assert!(n.delivered(2, b"pay 10 coinr"), "{:?}", n.got);
@@ -601,4 +602,43 @@ proptest! {
         n.run(500);
         prop_assert_eq!(n.got.len(), delivered);
     }
+}
+
+#[test]
+fn more_neighbours_and_destinations_than_session_slots_still_deliver() {
+    // 11 nodes in range of each other: node 0 has 10 neighbours (8 link-session slots) and
+    // talks to all of them (4 end-to-end slots), and each answers.
+    let mut n = Net::new(11, beacons_fast());
+    n.run(4000);
+    for round in 0..2u8 {
+        // One at a time (a SimNode has 4 outbound transfer slots).
+        for j in 1..11 {
+            n.send(0, j, &[round, j as u8, 0xA5]);
+            n.run(700);
+        }
+        for j in 1..11 {
+            let (now, app, dest) = (n.now, n.apps[j], n.ids[0]);
+            n.nodes[j]
+                .send(now, app, dest, &[round, j as u8, 0x5A])
+                .unwrap();
+        }
+        n.run(5000);
+    }
+    for round in 0..2u8 {
+        for j in 1..11 {
+            assert!(
+                n.delivered(j, &[round, j as u8, 0xA5]),
+                "0 -> {j} round {round}: {:?}",
+                n.failed
+            );
+            assert!(
+                n.delivered(0, &[round, j as u8, 0x5A]),
+                "{j} -> 0 round {round}: {:?}",
+                n.failed
+            );
+        }
+    }
+    assert!(n.failed.is_empty(), "{:?}", n.failed);
+    assert!(n.nodes[0].link_session_count() <= hyphae_core::node::LINK_SESSIONS);
+    assert_eq!(n.drops(0, DropReason::EndToEnd), 0);
 }

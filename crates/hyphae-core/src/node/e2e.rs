@@ -34,6 +34,10 @@ pub use crate::session::{E2E_PENDING, E2E_SESSIONS};
 /// Bytes the end-to-end envelope adds to a unicast payload (once per transfer).
 pub use hyphae_crypto::e2e::ENVELOPE_OVERHEAD;
 
+/// Times a transfer is sent again under a new end-to-end session after its destination
+/// rejected the envelope (it had lost the session).
+const E2E_RETRIES: u8 = 3;
+
 fn cid(id: NodeId) -> hyphae_crypto::NodeId {
     hyphae_crypto::NodeId(id.0)
 }
@@ -51,6 +55,48 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.security
             .as_ref()
             .is_some_and(|s| s.sessions.e2e(peer).is_some())
+    }
+
+    /// Whether a transfer in progress (either way) involves `peer`: its session must stay.
+    fn e2e_busy(&self, peer: hyphae_crypto::NodeId) -> bool {
+        self.inbound.iter().any(|t| t.from.0 == peer.0)
+            || self
+                .outbound
+                .iter()
+                .any(|t| t.e2e && !t.seal_e2e && t.dest.is_some_and(|d| d.0 == peer.0))
+    }
+
+    /// The least recently used session that may give way to a new one: idle for a while (past
+    /// the time an accepted session needs to see its first transfer) and with no transfer in
+    /// progress.
+    fn e2e_evictable(&self, now: Instant) -> Option<usize> {
+        let s = self.security.as_ref()?;
+        let grace = self.config.rto_initial * 2;
+        s.sessions
+            .e2e
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| now.saturating_since(e.used) > grace && !self.e2e_busy(e.keys.peer))
+            .min_by_key(|(_, e)| e.used)
+            .map(|(i, _)| i)
+    }
+
+    /// Make room for a session with `peer`: `false` when the table is full of sessions in use
+    /// (the exchange waits: its retries come back later).
+    fn e2e_make_room(&mut self, now: Instant, peer: NodeId) -> bool {
+        let Some(s) = self.security.as_ref() else {
+            return false;
+        };
+        if s.sessions.e2e(&peer).is_some() || !s.sessions.e2e.is_full() {
+            return true;
+        }
+        let Some(i) = self.e2e_evictable(now) else {
+            return false;
+        };
+        if let Some(s) = self.security.as_mut() {
+            s.sessions.e2e.swap_remove(i);
+        }
+        true
     }
 
     /// Seal the content of outbound transfer `i` for its destination. `false` while there is
@@ -133,7 +179,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         // common neighbour on every retry.
         let jitter =
             core::time::Duration::from_micros(self.rng.below(retry.as_micros() as u64 / 2 + 1));
-        let routable = self.route_to(&peer).is_some();
+        let routable = self.route_to(&peer).is_some() && self.e2e_has_room(now, peer);
         let Some(s) = self.security.as_mut() else {
             return;
         };
@@ -168,6 +214,14 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.queue_to(peer, Body::Handshake(&offer[..n]));
     }
 
+    /// Whether a session with `peer` could be installed now (without evicting one in use).
+    fn e2e_has_room(&self, now: Instant, peer: NodeId) -> bool {
+        self.security
+            .as_ref()
+            .is_some_and(|s| s.sessions.e2e(&peer).is_some() || !s.sessions.e2e.is_full())
+            || self.e2e_evictable(now).is_some()
+    }
+
     /// Retry or give up exchanges whose time has come.
     pub(super) fn e2e_timers(&mut self, now: Instant) {
         let Some(s) = self.security.as_mut() else {
@@ -197,12 +251,17 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     /// under our current session with the destination (which the destination may have lost:
     /// evicted from its bounded table, or a restart), forget that session, turn the content back
     /// into plaintext and send the transfer again, under a new transfer id, once the new session
-    /// is up. `false` when it does not apply (then the send fails).
+    /// is up — at most [`E2E_RETRIES`] times. `false` when it does not apply (then the send
+    /// fails).
     pub(super) fn e2e_retry(&mut self, i: usize) -> bool {
         let t = &self.outbound[i];
-        let (Some(dest), true, false, false) = (t.dest, t.e2e, t.seal_e2e, t.e2e_retried) else {
+        let (Some(dest), true, false) = (t.dest, t.e2e, t.seal_e2e) else {
             return false;
         };
+        let retries = t.e2e_retries;
+        if retries >= E2E_RETRIES {
+            return false;
+        }
         let (send, app, region) = (t.send, t.app, t.region);
         let me = cid(self.id);
         let Some(s) = self.security.as_mut() else {
@@ -234,7 +293,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         );
         t.e2e = true;
         t.seal_e2e = true;
-        t.e2e_retried = true;
+        t.e2e_retries = retries + 1;
         self.outbound[i] = t;
         self.activate(now);
         true
@@ -310,6 +369,17 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         body: &[u8],
     ) {
         let me = cid(self.id);
+        if let Message::EndToEnd { accept, .. } = *msg
+            && !self.e2e_make_room(now, origin)
+        {
+            // Every session is in use: the offer waits for the source's retry. An accept is
+            // installed regardless (replacing the least recently used session): this node
+            // offered only when it had room.
+            if !accept {
+                self.counters.drop(DropReason::Busy);
+                return;
+            }
+        }
         let Some(s) = self.security.as_mut() else {
             self.counters.drop(DropReason::Unsupported);
             return;

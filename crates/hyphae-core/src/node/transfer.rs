@@ -83,8 +83,8 @@ pub(crate) struct OutTransfer {
     pub(crate) seal_e2e: bool,
     /// The content is an end-to-end envelope (sealed now or once the session is up).
     pub(crate) e2e: bool,
-    /// Already sent again under a new end-to-end session once (`e2e.rs`, `e2e_retry`).
-    pub(crate) e2e_retried: bool,
+    /// Times sent again under a new end-to-end session (`e2e.rs`, `e2e_retry`).
+    pub(crate) e2e_retries: u8,
 }
 
 impl OutTransfer {
@@ -130,7 +130,7 @@ impl OutTransfer {
             bcast_pos: 0,
             seal_e2e: false,
             e2e: false,
-            e2e_retried: false,
+            e2e_retries: 0,
         }
     }
 
