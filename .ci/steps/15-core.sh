@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hyphae-core: the bulk-transfer figures must keep meeting the issue-3 goals on one hop
-# (ratio >= 0.90 / 0.85 / 0.75 at 0 / 10 / 30 % loss, end-to-end only), and the core_node fuzz
-# target must build and survive a short smoke run.
+# (ratio >= 0.90 / 0.85 / 0.75 at 0 / 10 / 30 % loss, end-to-end only), and the core_node
+# and core_handshake targets must build and survive a short smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,5 +21,7 @@ echo "$out" | awk '
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd fuzz
-cargo +nightly fuzz build -O core_node
-cargo +nightly fuzz run -O core_node -- -max_total_time="${HYPHAE_FUZZ_SECONDS:-10}" 2>&1 | tail -n 2
+for t in core_node core_handshake; do
+  cargo +nightly fuzz build -O "$t"
+  cargo +nightly fuzz run -O "$t" -- -max_total_time="${HYPHAE_FUZZ_SECONDS:-10}" 2>&1 | tail -n 2
+done

@@ -21,6 +21,16 @@ struct Setup {
     peer_frames: Vec<Vec<u8>>,
 }
 
+/// The network-key layer alone: the peer's recorded frames stay valid for a fresh node (link
+/// sessions and end-to-end envelopes are fuzzed by `core_handshake`).
+fn network_key_only() -> Config {
+    Config {
+        link_sessions: false,
+        e2e: false,
+        ..Config::default()
+    }
+}
+
 fn setup() -> &'static Setup {
     static S: OnceLock<Setup> = OnceLock::new();
     S.get_or_init(|| {
@@ -30,7 +40,7 @@ fn setup() -> &'static Setup {
         let me = net.node(&me_seed).map(|n| n.0).unwrap_or(NodeId([0; 8]));
         let (pid, psec) = net.node(&peer_seed).unwrap_or_else(|_| std::process::abort());
         // Let the peer produce some sealed frames addressed to us.
-        let mut peer = SimNode::new(Config::default(), pid, 9);
+        let mut peer = SimNode::new(network_key_only(), pid, 9);
         let link = peer.add_link(LinkInfo::for_kind(LinkKind::EspNowV1));
         let app = peer.register_app("fuzz").ok();
         let _ = peer.set_security(psec);
@@ -65,7 +75,7 @@ fn setup() -> &'static Setup {
 
 fn secure_node(s: &Setup) -> Option<SimNode> {
     let (id, sec): (NodeId, Security) = s.net.node(&s.me.1).ok()?;
-    let mut node = SimNode::new(Config::default(), id, 7);
+    let mut node = SimNode::new(network_key_only(), id, 7);
     node.add_link(LinkInfo::for_kind(LinkKind::EspNowV1))?;
     node.set_security(sec).ok()?;
     Some(node)

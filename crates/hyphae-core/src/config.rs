@@ -71,6 +71,14 @@ pub struct Config {
     /// (the default) is secure by default: a node without [`crate::Node::set_security`] sends
     /// nothing and drops every frame. For lab use and transport-only tests.
     pub insecure: bool,
+    /// With a security context: run the X25519 link handshake with each neighbour and seal
+    /// unicast frames to it with the per-link key (`docs/spec/security.md` §5, §15). `false`
+    /// seals every frame under the network key (comparison runs and tests of an insider relay).
+    pub link_sessions: bool,
+    /// With a security context: seal every unicast application payload ([`crate::Node::send`])
+    /// end to end for its destination (`security.md` §6.4), and require that envelope on every
+    /// unicast payload received. Relays can then neither read nor alter it.
+    pub e2e: bool,
 }
 
 /// The routing mode: how a node reaches a destination that is not a neighbour. Static routes
@@ -163,6 +171,8 @@ impl Config {
         broadcast_repeats: 1,
         routing: Routing::TREE,
         insecure: false,
+        link_sessions: true,
+        e2e: true,
     };
 }
 

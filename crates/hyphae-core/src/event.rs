@@ -183,11 +183,25 @@ pub enum DropReason {
     /// A frame addressed by coordinates reached the node holding them, but the destination id
     /// names another node (the coordinates changed hands after a renumbering).
     WrongDestination,
+    /// Sealed under a key id this node holds no key for: an unknown network generation, a
+    /// link session the node does not have (the peer kept a session this node lost, or a
+    /// forged key id), an end-to-end session it does not have, or a reserved class.
+    UnknownKey,
+    /// A unicast frame under the network key from a neighbour that has a link session with this
+    /// node: it must use the link key (an insider impersonating that neighbour, or a peer that
+    /// lost its session).
+    LinkKeyRequired,
+    /// A link handshake or end-to-end key exchange message that was refused: bad or foreign
+    /// credential, bad signature, identity mismatch, out of order, or not for this node.
+    BadHandshake,
+    /// An end-to-end envelope that did not open (altered by a relay, or not an envelope where
+    /// one is required).
+    EndToEnd,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 20;
     /// Every reason, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
         Self::Malformed,
@@ -206,6 +220,10 @@ impl DropReason {
         Self::Unauthenticated,
         Self::Replayed,
         Self::WrongDestination,
+        Self::UnknownKey,
+        Self::LinkKeyRequired,
+        Self::BadHandshake,
+        Self::EndToEnd,
     ];
 
     /// A stable snake_case name for metrics.
@@ -227,6 +245,10 @@ impl DropReason {
             Self::Unauthenticated => "unauthenticated",
             Self::Replayed => "replayed",
             Self::WrongDestination => "wrong_destination",
+            Self::UnknownKey => "unknown_key",
+            Self::LinkKeyRequired => "link_key_required",
+            Self::BadHandshake => "bad_handshake",
+            Self::EndToEnd => "end_to_end",
         }
     }
 }
@@ -277,6 +299,12 @@ pub struct Counters {
     /// Frames not sent because they could not be sealed (no counter reservation confirmed
     /// yet, counter space exhausted, or no security context at a secure-by-default node).
     pub seal_failures: u64,
+    /// Link handshakes this node completed (as initiator or responder).
+    pub link_handshakes: u64,
+    /// Link handshakes this node started (first attempts and retries).
+    pub link_handshakes_started: u64,
+    /// End-to-end sessions this node established (offer accepted, or accept received).
+    pub e2e_sessions: u64,
 }
 
 impl Counters {
@@ -303,6 +331,9 @@ impl Counters {
             link_failures: 0,
             dedup_evictions: 0,
             seal_failures: 0,
+            link_handshakes: 0,
+            link_handshakes_started: 0,
+            e2e_sessions: 0,
         }
     }
     /// The count for one drop reason.

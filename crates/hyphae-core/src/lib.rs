@@ -11,6 +11,7 @@ pub mod node;
 pub mod peers;
 mod rng;
 pub mod security;
+pub mod session;
 pub mod time;
 
 pub use config::{Config, Metric, Routing};

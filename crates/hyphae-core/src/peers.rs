@@ -194,6 +194,27 @@ impl<const P: usize> PeerTable<P> {
             .find(|p| p.links.iter().any(|(l, a)| *l == link && a == addr))
     }
 
+    /// Remove one peer other than `keep` whose only known address is `addr` on `link` (a
+    /// peer also reachable elsewhere just loses that address); its id, if one was removed.
+    pub(crate) fn forget_addr(
+        &mut self,
+        link: LinkId,
+        addr: &LinkAddr,
+        keep: &NodeId,
+    ) -> Option<NodeId> {
+        for i in 0..self.peers.len() {
+            let p = &mut self.peers[i];
+            if p.id == *keep || !p.links.iter().any(|(l, a)| *l == link && a == addr) {
+                continue;
+            }
+            p.links.retain(|(l, a)| !(*l == link && a == addr));
+            if p.links.is_empty() {
+                return Some(self.peers.swap_remove(i).id);
+            }
+        }
+        None
+    }
+
     /// Every peer.
     pub fn iter(&self) -> impl Iterator<Item = &Peer> {
         self.peers.iter()

@@ -8,24 +8,31 @@
 //!
 //! With a context, the node
 //! - seals every frame it sends (its own and the ones it forwards: protection is hop by hop,
-//!   since forwarders rewrite the routing header, which the tag covers) with the network key's
-//!   sending generation and the node's frame counter, which never repeats — across restarts
-//!   too: the node asks the shell to reserve counters ahead ([`crate::Event::CounterReserve`]:
-//!   store the value durably, then call [`crate::Node::counter_persisted`]) and never seals
-//!   with a counter the shell has not confirmed; after a reboot the shell boots the counter
-//!   from the stored value ([`boot_counter`]), so at most one reservation is skipped;
+//!   since forwarders rewrite the routing header, which the tag covers) with the link key of the
+//!   neighbour it goes to when they share a link session, otherwise (broadcasts, one-hop
+//!   handshakes, neighbours without a session) with the network key's sending generation, and
+//!   the node's frame counter, which never repeats — across restarts too: the node asks the
+//!   shell to reserve counters ahead ([`crate::Event::CounterReserve`]: store the value durably,
+//!   then call [`crate::Node::counter_persisted`]) and never seals with a counter the shell has
+//!   not confirmed; after a reboot the shell boots the counter from the stored value
+//!   ([`boot_counter`]), so at most one reservation is skipped;
 //! - opens every received frame with the key its key id names: a frame that does not
 //!   authenticate (outsider, tampered, truncated, wrong network) is dropped as
 //!   [`crate::DropReason::Unauthenticated`], one whose counter its sender already used as
-//!   [`crate::DropReason::Replayed`]; beacons (authenticated, not encrypted) name their sender
-//!   in the clear, every other frame is attributed to the neighbour its link address belongs
-//!   to, so a frame from an unknown address is dropped before any cryptography;
-//! - keeps one replay window per neighbour it hears (up to [`SENDERS`], least recently heard
-//!   replaced).
+//!   [`crate::DropReason::Replayed`], one under a key it does not hold as
+//!   [`crate::DropReason::UnknownKey`]; beacons and one-hop handshakes (authenticated, not
+//!   encrypted) name their sender in the clear, every other frame is attributed to the neighbour
+//!   its link address belongs to, so a frame from an unknown address is dropped before any
+//!   cryptography; a unicast frame under the network key from a neighbour with a link session
+//!   is dropped as [`crate::DropReason::LinkKeyRequired`];
+//! - runs the X25519 link handshake with its neighbours (`node/link.rs`) and seals every
+//!   unicast payload end to end for its destination (`node/e2e.rs`), with the bounded tables of
+//!   [`crate::session`];
+//! - keeps one replay window per neighbour it hears for group-keyed frames (up to [`SENDERS`],
+//!   least recently heard replaced), one per link session and one per end-to-end session.
 //!
-//! Not yet driven by the core: the X25519 link handshake (per-link keys; today every frame uses
-//! the network key, which keeps outsiders out but lets an admitted insider impersonate another
-//! node), signed tree claims and end-to-end envelopes. `hyphae-crypto` implements them.
+//! Not yet driven by the core: signed tree claims and service announcements (`security.md`
+//! §9). `hyphae-crypto` implements them.
 
 use hyphae_crypto::{CounterStore, FrameCounter, NodeSecurity, ReplayWindow};
 use hyphae_wire::NodeId;
@@ -67,6 +74,8 @@ pub struct Security {
     pub(crate) windows: heapless::Vec<(NodeId, ReplayWindow, Instant), SENDERS>,
     /// Counters below this are durably reserved: the node may seal with them.
     pub(crate) persisted: u64,
+    /// Link and end-to-end sessions (`crate::session`).
+    pub(crate) sessions: crate::session::Sessions,
     /// The reservation last asked of the shell.
     pub(crate) requested: u64,
     /// The next counter (mirrors the inner `FrameCounter`).
@@ -79,8 +88,19 @@ impl Security {
     /// A context from a verified [`NodeSecurity`] (identity, credential, admins, network id
     /// and key: see `hyphae_crypto::NodeSecurity::new`) whose counter was booted with
     /// [`boot_counter`] from the stored value `stored` (0 on a fresh store).
+    ///
+    /// Ephemeral keys come from an RNG seeded with the node's (deterministic) signature over
+    /// its counter reservation, unique per boot; shells with a real entropy source should add
+    /// it with [`Security::with_entropy`], which gives the link and end-to-end keys forward
+    /// secrecy against a later theft of the identity key.
     pub fn new(inner: NodeSecurity<MAX_ADMINS>, stored: u64) -> Self {
+        let seed = inner.identity().sign(&hyphae_crypto::control::digest(
+            b"drbg",
+            &[&stored.to_le_bytes()],
+        ));
+        let rng = crate::session::Drbg::new(&seed, &inner.node_id().0);
         Self {
+            sessions: crate::session::Sessions::new(rng),
             inner,
             windows: heapless::Vec::new(),
             persisted: stored,
@@ -88,6 +108,14 @@ impl Security {
             next: stored,
             ask: None,
         }
+    }
+
+    /// Mix `entropy` (from a hardware or OS RNG, at least 32 bytes) into the RNG the node draws
+    /// its X25519 ephemeral keys and session numbers from.
+    #[must_use]
+    pub fn with_entropy(mut self, entropy: &[u8]) -> Self {
+        self.sessions.rng.reseed(entropy);
+        self
     }
 
     /// Ask for the next reservation when half of the current one is used.

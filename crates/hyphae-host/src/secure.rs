@@ -180,7 +180,12 @@ impl SecuritySection {
         let mut inner = inner;
         let seqs = crate::mgmt::SequenceFile(key.with_extension("commands"));
         inner.restore_command_sequences(seqs.load());
-        Ok(Some((Security::new(inner, stored), counters, seqs)))
+        // Fresh entropy for the X25519 ephemerals of link and end-to-end sessions.
+        let mut entropy = [0u8; 32];
+        rand_core::TryRng::try_fill_bytes(&mut rng, &mut entropy)
+            .map_err(|e| format!("/dev/urandom: {e}"))?;
+        let security = Security::new(inner, stored).with_entropy(&entropy);
+        Ok(Some((security, counters, seqs)))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The sans-IO node: the one state machine a shell drives.
 
+mod e2e;
 mod flood;
+mod link;
 mod route;
 mod routing;
 mod rx;
@@ -23,7 +25,9 @@ use crate::rng::Rng;
 use crate::time::{Instant, earliest};
 use route::Route;
 
+pub use e2e::{E2E_PENDING, E2E_SESSIONS, ENVELOPE_OVERHEAD};
 pub use flood::{FLOOD_PENDING, FLOOD_SEEN};
+pub use link::LINK_SESSIONS;
 use routing::RoutingState;
 pub use routing::RoutingStats;
 pub use secure::SetSecurityError;
@@ -350,12 +354,21 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return Err(SendError::Busy);
         }
         let header = PackageRepr::for_payload(app, data).map_err(|_| SendError::TooLarge)?;
-        let len = hyphae_wire::package::HEADER_LEN + data.len();
+        // Unicast payloads are sealed end to end once the destination's session is up
+        // (`e2e.rs`): room for the envelope now, the Package header then.
+        let e2e = dest.is_some() && self.e2e_on();
+        let extra = if e2e { ENVELOPE_OVERHEAD } else { 0 };
+        let len = hyphae_wire::package::HEADER_LEN + extra + data.len();
         let region = self.out_arena.alloc(len).ok_or(SendError::Busy)?;
         let buf = self.out_arena.get_mut(region);
-        // The region is exactly HEADER_LEN + data.len() bytes.
-        let _ = header.emit(buf);
-        buf[hyphae_wire::package::HEADER_LEN..].copy_from_slice(data);
+        if e2e {
+            let at = hyphae_wire::package::HEADER_LEN + hyphae_crypto::e2e::ENVELOPE_HEADER_LEN;
+            buf[at..at + data.len()].copy_from_slice(data);
+        } else {
+            // The region is exactly HEADER_LEN + data.len() bytes.
+            let _ = header.emit(buf);
+            buf[hyphae_wire::package::HEADER_LEN..].copy_from_slice(data);
+        }
         let send = SendId(self.next_send);
         self.next_send = self.next_send.wrapping_add(1);
         let id = if dest.is_some() {
@@ -374,6 +387,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.config.rto_initial,
             self.config.effective_window(),
         );
+        let mut t = t;
+        t.seal_e2e = e2e;
+        t.e2e = e2e;
         // Cannot fail: checked `is_full` above.
         let _ = self.outbound.push(t);
         self.activate(now);
@@ -462,6 +478,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 push_event(events, counters, Event::PeerDown(id));
             },
         );
+        // Link handshakes past their deadline, sessions of departed peers, key exchanges.
+        self.link_timers(now);
+        self.e2e_timers(now);
         // Application timers.
         let mut i = 0;
         while i < self.app_timers.len() {
@@ -528,6 +547,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             t = earliest(t, Some(self.awake_until));
         }
         t = earliest(t, self.routing_timeout());
+        t = earliest(t, self.link_timeout());
+        t = earliest(t, self.e2e_timeout());
         earliest(t, self.blocked_until)
     }
 
@@ -692,6 +713,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     fn activate(&mut self, now: Instant) {
         for i in 0..self.outbound.len() {
             if self.outbound[i].state != OutState::WaitRoute {
+                continue;
+            }
+            if self.outbound[i].seal_e2e && !self.e2e_seal(now, i) {
                 continue;
             }
             let dest = self.outbound[i].dest;

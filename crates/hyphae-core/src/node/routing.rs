@@ -301,6 +301,6 @@ mod tests {
             size_of::<crate::SimNode>(),
         );
         assert!(state <= 22 * 1024, "RoutingState<16, 250>: {state} B");
-        assert!(sim <= 64 * 1024, "SimNode: {sim} B");
+        assert!(sim <= 72 * 1024, "SimNode: {sim} B");
     }
 }

@@ -127,8 +127,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     self.counters.drop(DropReason::Unsupported);
                 }
             }
-            Body::Handshake(_) => {
-                self.counters.drop(DropReason::Unsupported);
+            Body::Handshake(h) => {
+                self.on_handshake(now, neighbour, origin, frame.routing.is_some(), h);
             }
         }
     }
@@ -162,6 +162,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 self.push(Event::PeerUp(b.node));
             }
         }
+        // A new node id at a known address: the neighbour was re-flashed with a new identity
+        // (`security.md` §12). Its old entry (and with it its link session) goes now, so
+        // frames from the address are not attributed to the old identity meanwhile.
+        while let Some(old) = self.peers.forget_addr(link, &from, &b.node) {
+            self.push(Event::PeerDown(old));
+        }
         if let Some(p) = self.peers.get_mut(&b.node) {
             p.caps = b.caps.0;
             p.apps.clear();
@@ -171,6 +177,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             p.beacon_seq(b.seq);
         }
         self.routing_on_beacon(now, b);
+        self.link_on_beacon(now, b.node);
         self.activate(now);
     }
 
@@ -251,8 +258,19 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return;
         };
         self.in_arena.get_mut(region).copy_from_slice(s.payload);
+        let plain = if broadcast {
+            Some((0, s.payload.len()))
+        } else {
+            self.e2e_open(now, origin, s.app, region, 0, s.payload.len())
+        };
+        let Some((offset, len)) = plain else {
+            // Not remembered as completed: a retransmission is rejected again, never acked.
+            self.in_arena.free(region);
+            self.queue_notice(now, origin, Code::Rejected, s.transfer);
+            return;
+        };
         self.remember_completed(origin, s.transfer, 1, now);
-        self.deliver(now, s.app, origin, region, 0, s.payload.len(), broadcast);
+        self.deliver(now, s.app, origin, region, offset, len, broadcast);
         if !broadcast {
             self.queue_final_ack(now, origin, s.transfer, 1);
         }
@@ -381,22 +399,36 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             h.verify(&content[hyphae_wire::package::HEADER_LEN..])
                 .map(|()| h)
         });
-        self.remember_completed(t.from, t.id, t.count, now);
-        match verdict {
-            Ok(h) if self.apps.contains(&h.app) => {
-                self.deliver(
+        if let Ok(h) = verdict
+            && self.apps.contains(&h.app)
+        {
+            let plain = if t.broadcast {
+                Some((hyphae_wire::package::HEADER_LEN, h.length as usize))
+            } else {
+                self.e2e_open(
                     now,
-                    h.app,
                     t.from,
+                    h.app,
                     region,
                     hyphae_wire::package::HEADER_LEN,
                     h.length as usize,
-                    t.broadcast,
-                );
-                if !t.broadcast {
-                    self.queue_final_ack(now, t.from, t.id, t.count);
-                }
+                )
+            };
+            let Some((offset, len)) = plain else {
+                // Not remembered as completed: a retransmission is rejected again, never acked.
+                self.in_arena.free(region);
+                self.queue_notice(now, t.from, Code::Rejected, t.id);
+                return;
+            };
+            self.remember_completed(t.from, t.id, t.count, now);
+            self.deliver(now, h.app, t.from, region, offset, len, t.broadcast);
+            if !t.broadcast {
+                self.queue_final_ack(now, t.from, t.id, t.count);
             }
+            return;
+        }
+        self.remember_completed(t.from, t.id, t.count, now);
+        match verdict {
             Ok(_) => {
                 self.in_arena.free(region);
                 self.counters.drop(DropReason::NoSuchApplication);
@@ -492,6 +524,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             Address::Node(id) => Some(id),
             _ => None,
         };
+        if reason == FailReason::Rejected && self.e2e_retry(i) {
+            // The destination lost our end-to-end session (evicted, or a restart): the
+            // transfer goes again, once, under a new one.
+            return;
+        }
         self.fail(i, reason, at);
     }
 

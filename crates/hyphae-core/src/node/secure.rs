@@ -5,6 +5,7 @@
 //! sealed frame into its plain layout before anything parses its body (`open_in`).
 
 use hyphae_crypto::frame::{OVERHEAD, SECURE_FLAG, SECURITY_HEADER_LEN, claimed_sender};
+use hyphae_crypto::{KeyClass, Protection, SecurityHeader};
 use hyphae_link::LinkAddr;
 use hyphae_wire::{Frame, NodeId};
 
@@ -74,7 +75,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         self.security.as_mut()
     }
 
-    fn ask_reservation(&mut self) {
+    pub(super) fn ask_reservation(&mut self) {
         let Some(s) = self.security.as_mut() else {
             return;
         };
@@ -90,9 +91,19 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         &mut self,
         now: Instant,
         link: LinkId,
+        to: &LinkAddr,
         buf: &mut [u8],
         len: usize,
     ) -> Option<usize> {
+        // A unicast frame to a neighbour with a link session goes under its link key;
+        // broadcasts and one-hop handshakes under the network key (`link.rs`).
+        let one_hop_handshake = buf.first().is_some_and(|b| b & 0x1f == 12)
+            && Frame::parse(&buf[..len]).is_ok_and(|f| f.routing.is_none());
+        let link_peer = if self.config.link_sessions && !to.is_broadcast() && !one_hop_handshake {
+            self.peers.by_addr(link, to).map(|p| p.id)
+        } else {
+            None
+        };
         let Some(s) = self.security.as_mut() else {
             if self.config.insecure {
                 return Some(len);
@@ -114,10 +125,27 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         buf[2..2 + SECURITY_HEADER_LEN].fill(0);
         buf[len + SECURITY_HEADER_LEN..sealed].fill(0);
         let mut store = Reserve(s.persisted);
-        match s
-            .inner
-            .seal_group(&mut store, &mut buf[..sealed], body_offset)
-        {
+        let me = hyphae_crypto::NodeId(self.id.0);
+        let protection = Protection::for_kind(buf[0] & 0x1f);
+        let result = match link_peer.and_then(|p| s.sessions.link_mut(&p)) {
+            Some(slot) => {
+                slot.used = now;
+                s.inner.next_counter(&mut store).and_then(|c| {
+                    hyphae_crypto::seal_frame(
+                        &slot.send,
+                        &me,
+                        c,
+                        &mut buf[..sealed],
+                        body_offset,
+                        protection,
+                    )
+                })
+            }
+            None => s
+                .inner
+                .seal_group(&mut store, &mut buf[..sealed], body_offset),
+        };
+        match result {
             Ok(()) => {
                 s.next += 1;
                 if let Some(l) = self.links.get_mut(usize::from(link.0)) {
@@ -163,7 +191,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             return None;
         }
         let kind = bytes[0] & 0x1f;
-        let sender = if names_sender(kind) {
+        // One-hop beacons and handshakes name their sender; routed handshakes come from the
+        // neighbour that relayed them, like every other frame.
+        let named = names_sender(kind) && frame.routing.is_none();
+        let sender = if named {
             match claimed_sender(bytes, frame.body_offset) {
                 Ok(id) => NodeId(id.0),
                 Err(_) => {
@@ -197,18 +228,51 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             .map(|w| w.1)
             .unwrap_or_default();
         let secs = u32::try_from(now.as_millis() / 1000).unwrap_or(u32::MAX);
-        let opened = s.inner.open(
-            secs,
-            &hyphae_crypto::NodeId(sender.0),
-            None,
-            &mut window,
-            &mut out[..n],
-            frame.body_offset,
-        );
+        let csender = hyphae_crypto::NodeId(sender.0);
+        let key_id = SecurityHeader::parse(bytes).map(|h| h.key_id);
+        let link_keyed = key_id.is_ok_and(|k| k.class() == KeyClass::Link);
+        let opened = if link_keyed {
+            // Under a link key: only the session with this neighbour can open it.
+            match s.sessions.link_mut(&sender) {
+                Some(slot) if !named && key_id.is_ok_and(|k| k == slot.recv.id()) => {
+                    // The session's own window (see `LinkSlot::window`), updated on success.
+                    let opened = hyphae_crypto::open_frame(
+                        &slot.recv,
+                        &csender,
+                        &mut out[..n],
+                        frame.body_offset,
+                        Protection::for_kind(kind),
+                        &mut slot.window,
+                    );
+                    if opened.is_ok() {
+                        slot.used = now;
+                    }
+                    opened
+                }
+                _ => Err(hyphae_crypto::Error::UnknownKey),
+            }
+        } else {
+            s.inner.open(
+                secs,
+                &csender,
+                None,
+                &mut window,
+                &mut out[..n],
+                frame.body_offset,
+            )
+        };
         let body = match opened {
             Ok(range) => range,
             Err(hyphae_crypto::Error::Replay) => {
                 self.counters.drop(DropReason::Replayed);
+                return None;
+            }
+            Err(hyphae_crypto::Error::UnknownKey) => {
+                self.counters.drop(DropReason::UnknownKey);
+                if link_keyed && !named {
+                    // The neighbour holds a session this node does not (it lost it).
+                    self.link_strike(now, sender);
+                }
                 return None;
             }
             Err(_) => {
@@ -216,13 +280,38 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 return None;
             }
         };
-        *s.window(sender, now) = window;
+        if !link_keyed {
+            *s.window(sender, now) = window;
+        }
+        // Group-keyed frames from a neighbour with a link session; whether that session is
+        // older than a beacon interval (before, the peer may not have installed it yet).
+        let grace = self.config.beacon_interval;
+        let session_peer = (!link_keyed && !named)
+            .then(|| {
+                s.sessions
+                    .link(&sender)
+                    .map(|l| now.saturating_since(l.since) > grace)
+            })
+            .flatten();
         // Plain layout: common header (secure flag cleared), routing header, body.
         out[1] &= !SECURE_FLAG;
         let head = frame.body_offset - 2 - SECURITY_HEADER_LEN;
         out.copy_within(2 + SECURITY_HEADER_LEN..frame.body_offset, 2);
         let body_len = body.end - body.start;
         out.copy_within(body, 2 + head);
-        Some(2 + head + body_len)
+        let len = 2 + head + body_len;
+        if let Some(settled) = session_peer
+            && self.config.link_sessions
+            && self.unicast_form(&out[..len])
+        {
+            // Group-keyed unicast from a neighbour we share a link key with: an insider
+            // using its address, or a peer that lost its session (`link.rs`).
+            self.counters.drop(DropReason::LinkKeyRequired);
+            if settled {
+                self.link_strike(now, sender);
+            }
+            return None;
+        }
+        Some(len)
     }
 }

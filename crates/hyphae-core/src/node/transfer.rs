@@ -79,6 +79,12 @@ pub(crate) struct OutTransfer {
     pub(crate) peer_window: u16,
     /// Broadcast progress: fragments × repeats × links emitted.
     pub(crate) bcast_pos: u32,
+    /// The content still needs its end-to-end envelope (sealed at activation, `node/e2e.rs`).
+    pub(crate) seal_e2e: bool,
+    /// The content is an end-to-end envelope (sealed now or once the session is up).
+    pub(crate) e2e: bool,
+    /// Times sent again under a new end-to-end session (`e2e.rs`, `e2e_retry`).
+    pub(crate) e2e_retries: u8,
 }
 
 impl OutTransfer {
@@ -122,6 +128,9 @@ impl OutTransfer {
             cwnd,
             peer_window: MAX_WINDOW as u16,
             bcast_pos: 0,
+            seal_e2e: false,
+            e2e: false,
+            e2e_retries: 0,
         }
     }
 

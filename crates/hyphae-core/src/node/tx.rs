@@ -25,7 +25,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         loop {
             let t = self.poll_transmit_plain(now, buf)?;
             // A frame that cannot be sealed is dropped (counted); try the next one.
-            if let Some(len) = self.seal_out(now, t.link, buf, t.len) {
+            if let Some(len) = self.seal_out(now, t.link, &t.to, buf, t.len) {
                 return Some(Transmit { len, ..t });
             }
         }
@@ -315,7 +315,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         frame.emit(buf).ok()
     }
 
-    fn queue(
+    pub(super) fn queue(
         &mut self,
         link: LinkId,
         to: LinkAddr,
@@ -342,7 +342,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         }
     }
 
-    fn queue_to(&mut self, dest: NodeId, body: Body<'_>) {
+    pub(super) fn queue_to(&mut self, dest: NodeId, body: Body<'_>) {
         let Some(route) = self.route_to(&dest) else {
             self.counters.drop(DropReason::NoRoute);
             return;

@@ -46,7 +46,7 @@ esp_bootloader_esp_idf::esp_app_desc!();
 
 /// The node's capacities: 16 peers, 4 + 4 transfers, 16 KiB of reassembly, 8 KiB of outbound
 /// buffer, 250-byte ESP-NOW frames. Statically allocated (it shows in `.bss`).
-pub type FwNode = Node<16, 4, 16_384, 6_144, 250>;
+pub type FwNode = Node<16, 4, 12_288, 6_144, 250>;
 
 static NODE: StaticCell<FwNode> = StaticCell::new();
 
