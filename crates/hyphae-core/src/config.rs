@@ -77,7 +77,10 @@ pub struct Config {
     pub link_sessions: bool,
     /// With a security context: seal every unicast application payload ([`crate::Node::send`])
     /// end to end for its destination (`security.md` §6.4), and require that envelope on every
-    /// unicast payload received. Relays can then neither read nor alter it.
+    /// unicast payload received. Relays can then neither read nor alter it. Off by default:
+    /// every new source–destination pair costs a key exchange (about 1.9 KB over three hops),
+    /// which a mesh of 1000 nodes sending to random destinations cannot afford
+    /// (`docs/BENCHMARKS.md`); turn it on where destinations are few (gateways, management).
     pub e2e: bool,
 }
 
@@ -172,7 +175,7 @@ impl Config {
         routing: Routing::TREE,
         insecure: false,
         link_sessions: true,
-        e2e: true,
+        e2e: false,
     };
 }
 

@@ -232,9 +232,11 @@ impl Net {
     }
 }
 
+/// Every layer on: link sessions (the default) and end-to-end envelopes (opt-in).
 fn beacons_fast() -> Config {
     Config {
         beacon_interval: Duration::from_millis(500),
+        e2e: true,
         ..Config::default()
     }
 }

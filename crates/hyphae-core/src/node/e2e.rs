@@ -1,6 +1,6 @@
 //! End-to-end envelopes for application payloads (`docs/spec/security.md` §5.4, §6.4, §15).
 //!
-//! With a security context and [`crate::Config::e2e`] (the default), every unicast payload
+//! With a security context and [`crate::Config::e2e`] (opt-in), every unicast payload
 //! given to [`Node::send`] is sealed for its destination before it is cut into frames: the
 //! transfer content becomes `Package header ‖ key id ‖ counter ‖ ciphertext ‖ tag` (21 bytes
 //! more per transfer, not per frame), so relays, which open and reseal every frame hop by hop,
