@@ -161,6 +161,8 @@ fuzz_target!(|data: &[u8]| {
                         epoch: 0,
                         src: Address::Node(NodeId([0xEE; 8])),
                         dst: Address::Node(node.id()),
+                        dst_id: None,
+                        alt: [None; 2],
                     }),
                     body: Body::Handshake(&body),
                 };
