@@ -803,22 +803,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 && let Some((link, to)) = self.neighbour_link(&node)
             {
                 let epoch = t.router.tree_state(usize::from(tree)).map_or(0, |s| s.1);
-                // Reserve room for deeper coordinates, so a renumbering during the transfer
-                // does not make its fragments too large.
-                let reserve = |c: Coords| {
-                    Address::Coords(c)
-                        .buffer_len()
-                        .saturating_add(2)
-                        .max(hyphae_wire::sizes::coords_len(16))
-                };
-                // Alternates are not reserved: a frame that lacks room sheds them
-                // (`Node::emit_to`), so they never lower the payload a frame carries.
-                // The destination id (4 B) always travels with coordinates.
-                let dst = reserve(coords) + 4;
                 return Some(Route {
                     link,
                     to,
-                    header_len: hyphae_wire::routing::FIXED_LEN + 9 + dst,
+                    header_len: tree_header_len(coords),
                     via: Via::Tree {
                         tree,
                         epoch,
@@ -903,6 +891,18 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.next_beacon = self.next_beacon.min(at);
         }
     }
+}
+
+/// Routing-header bytes a transfer addressed to `coords` reserves: fixed part, destination
+/// coordinates with room for a renumbering to deeper ones (so later fragments still fit), the
+/// destination id (4 B) and the source node id. Alternates are not reserved: a frame that lacks
+/// room sheds them (`Node::emit_to`), so they never lower the payload a frame carries.
+pub(super) fn tree_header_len(coords: Coords) -> usize {
+    let dst = Address::Coords(coords)
+        .buffer_len()
+        .saturating_add(2)
+        .max(hyphae_wire::sizes::coords_len(16));
+    hyphae_wire::routing::FIXED_LEN + dst + 4 + 9
 }
 
 /// The transfer id of a unicast data frame (Single or Fragment), for notices.

@@ -38,6 +38,24 @@ pub(crate) struct Claims {
     asked: [Option<(ShortId, Instant)>; ASKS],
 }
 
+impl Claims {
+    /// Whether the claim of `root` was asked for less than [`ASK_GAP`] ago.
+    fn asked_recently(&self, root: ShortId, now: Instant) -> bool {
+        self.asked
+            .iter()
+            .flatten()
+            .any(|(r, at)| *r == root && now < *at + ASK_GAP)
+    }
+
+    /// Remember asking for the claim of `root` now, in place of the oldest request.
+    fn note_ask(&mut self, root: ShortId, now: Instant) {
+        let slot = (0..ASKS)
+            .min_by_key(|&i| self.asked[i].map_or(Instant::ZERO, |a| a.1))
+            .unwrap_or(0);
+        self.asked[slot] = Some((root, now));
+    }
+}
+
 impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
     crate::node::Node<P, T, IN, OUT, M>
 {
@@ -181,19 +199,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             if current.is_some_and(|c| rank >= Some(c)) {
                 continue;
             }
-            let recent = t
-                .claims
-                .asked
-                .iter()
-                .flatten()
-                .any(|(r, at)| *r == e.root && now < *at + ASK_GAP);
-            if recent {
+            if t.claims.asked_recently(e.root, now) {
                 continue;
             }
-            let slot = (0..ASKS)
-                .min_by_key(|&i| t.claims.asked[i].map_or(Instant::ZERO, |a| a.1))
-                .unwrap_or(0);
-            t.claims.asked[slot] = Some((e.root, now));
+            t.claims.note_ask(e.root, now);
             self.send_claim_request(from, tree as u8, e.root, e.epoch);
             // A neighbour that has not heard our beacon yet drops the request (unknown
             // sender): beacon soon, so that the retry at its next beacon is heard.
@@ -220,22 +229,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 continue;
             };
             let held = t.claims.held[tree].as_ref().map(|h| h.0);
-            let recent = t
-                .claims
-                .asked
-                .iter()
-                .flatten()
-                .any(|(r, at)| *r == root && now < *at + ASK_GAP);
-            if held == Some(root) || recent {
+            if held == Some(root) || t.claims.asked_recently(root, now) {
                 continue;
             }
             let Some(parent) = t.router.parent(tree).and_then(|p| t.nb_node(p)) else {
                 continue;
             };
-            let slot = (0..ASKS)
-                .min_by_key(|&i| t.claims.asked[i].map_or(Instant::ZERO, |a| a.1))
-                .unwrap_or(0);
-            t.claims.asked[slot] = Some((root, now));
+            t.claims.note_ask(root, now);
             self.send_claim_request(parent, tree as u8, root, epoch);
         }
     }

@@ -121,13 +121,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         Some(Route {
             link,
             to,
-            header_len: hyphae_wire::routing::FIXED_LEN
-                + 9
-                + 4
-                + Address::Coords(c)
-                    .buffer_len()
-                    .saturating_add(2)
-                    .max(hyphae_wire::sizes::coords_len(16)),
+            header_len: tree_header_len(c),
             via: Via::Tree {
                 tree,
                 epoch,
