@@ -118,6 +118,10 @@ pub fn decode(data: &[u8], out: &mut [u8]) -> Result<usize, DecodeError> {
             return Err(DecodeError::NonCanonical);
         }
         let lit = data.get(r + 1..r + 1 + run).ok_or(DecodeError::Truncated)?;
+        // The encoder never puts a line ending into a literal run.
+        if lit.iter().any(|&b| b == b'\n' || b == b'\r') {
+            return Err(DecodeError::NonCanonical);
+        }
         out.get_mut(w..w + run)
             .ok_or(DecodeError::TooLong)?
             .copy_from_slice(lit);
@@ -168,6 +172,14 @@ mod tests {
             decode(&[0xf4; 3], &mut [0u8; 2]),
             Err(DecodeError::Truncated)
         );
+    }
+
+    /// A line ending inside a literal run decodes, but never re-encodes the same way (found by
+    /// the `rylr998_at` fuzz target).
+    #[test]
+    fn line_endings_inside_literals_are_not_canonical() {
+        let mut out = [0u8; 8];
+        assert_eq!(decode(b"#\r", &mut out), Err(DecodeError::NonCanonical));
     }
 
     proptest! {
