@@ -197,11 +197,16 @@ pub enum DropReason {
     /// An end-to-end envelope that did not open (altered by a relay, or not an envelope where
     /// one is required).
     EndToEnd,
+    /// A signed control message (`security.md` §9) that authenticated but whose sender is not
+    /// entitled to it: a tree message whose subject is neither its sender nor this node, an
+    /// assignment whose coordinates do not extend the parent's own by exactly one level, a
+    /// service announcement under another node's provider id.
+    Unauthorized,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 21;
     /// Every reason, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
         Self::Malformed,
@@ -224,6 +229,7 @@ impl DropReason {
         Self::LinkKeyRequired,
         Self::BadHandshake,
         Self::EndToEnd,
+        Self::Unauthorized,
     ];
 
     /// A stable snake_case name for metrics.
@@ -249,6 +255,7 @@ impl DropReason {
             Self::LinkKeyRequired => "link_key_required",
             Self::BadHandshake => "bad_handshake",
             Self::EndToEnd => "end_to_end",
+            Self::Unauthorized => "unauthorized",
         }
     }
 }

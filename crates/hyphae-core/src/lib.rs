@@ -23,6 +23,6 @@ pub use hyphae_wire::{AppId, Coords, NodeId};
 pub use links::LinkId;
 pub use node::{
     HostNode, LinkEvent, MAX_TREES, McuNode, Node, RoutingStats, SendError, ServiceProvider,
-    SimNode, Transmit,
+    SignedAssignment, SimNode, Transmit,
 };
 pub use time::Instant;

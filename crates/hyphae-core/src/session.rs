@@ -24,8 +24,10 @@ pub const BACKOFF_ENTRIES: usize = 8;
 pub const E2E_SESSIONS: usize = 4;
 /// End-to-end key exchanges in progress at once.
 pub const E2E_PENDING: usize = 2;
-/// Verified public keys of end-to-end peers (from their credentials).
-pub const E2E_KEYS: usize = 4;
+/// Verified public keys of other nodes: end-to-end peers (from their credentials) and
+/// neighbours (from link handshakes and credential requests), for the signatures of
+/// end-to-end exchanges and signed tree messages (`security.md` §9).
+pub const KEYS: usize = 12;
 /// Frames from a neighbour under a key the node does not hold (or under the network key where
 /// its link key is required) before the node handshakes with it again.
 pub const STRIKES: u8 = 3;
@@ -115,8 +117,9 @@ pub(crate) struct Sessions {
     pub(crate) backoff: heapless::Vec<Backoff, BACKOFF_ENTRIES>,
     pub(crate) e2e: heapless::Vec<E2eSlot, E2E_SESSIONS>,
     pub(crate) e2e_pending: heapless::Vec<E2ePending, E2E_PENDING>,
-    /// Public keys (Ed25519, 32 B) of end-to-end peers, from verified credentials.
-    pub(crate) keys: heapless::Vec<(NodeId, [u8; 32], Instant), E2E_KEYS>,
+    /// Public keys (Ed25519, 32 B) of end-to-end peers and neighbours, from verified
+    /// credentials and link handshakes; least recently learnt or used replaced.
+    pub(crate) keys: heapless::Vec<(NodeId, [u8; 32], Instant), KEYS>,
     /// Ephemeral keys and session numbers come from here.
     pub(crate) rng: Drbg,
 }
@@ -214,6 +217,13 @@ impl Sessions {
 
     pub(crate) fn key_of(&self, peer: &NodeId) -> Option<[u8; 32]> {
         self.keys.iter().find(|k| k.0 == *peer).map(|k| k.1)
+    }
+
+    /// `peer`'s key was used now: it stays longer.
+    pub(crate) fn key_used(&mut self, peer: &NodeId, now: Instant) {
+        if let Some(k) = self.keys.iter_mut().find(|k| k.0 == *peer) {
+            k.2 = now;
+        }
     }
 
     /// Forget every session with a neighbour that left the peer table.
@@ -332,7 +342,7 @@ mod tests {
             size_of::<E2eSlot>(),
             E2E_PENDING,
             size_of::<E2ePending>(),
-            E2E_KEYS,
+            KEYS,
             size_of::<(NodeId, [u8; 32], Instant)>(),
             size_of::<Drbg>(),
         );

@@ -153,6 +153,62 @@ pub fn verify_claim<'a, const N: usize>(
     Ok((body, credential))
 }
 
+/// Bytes a signed service announcement adds to its Service body: the provider's signature
+/// and credential (`security.md` §9: carried, so every receiver verifies it on the spot).
+pub const SERVICE_OVERHEAD: usize = SIGNATURE_LEN + CREDENTIAL_LEN;
+/// Length of the provider node id that opens a Service body (`frames.md` §5.4).
+const SERVICE_PROVIDER: core::ops::Range<usize> = 0..8;
+
+/// Build a signed service announcement into `out`: Service body (provider = this node) ‖
+/// signature over `digest("service", [network id, provider id, body])` ‖ the provider's
+/// credential. Returns its length.
+pub fn sign_service(
+    provider: &Identity,
+    credential: &Credential,
+    network_id: &[u8; 32],
+    body: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    if body.get(SERVICE_PROVIDER) != Some(&provider.node_id().0[..]) {
+        return Err(Error::BadValue);
+    }
+    if credential.node_id() != provider.node_id() {
+        return Err(Error::IdMismatch);
+    }
+    let len = body.len() + SERVICE_OVERHEAD;
+    let o = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+    o[..body.len()].copy_from_slice(body);
+    let sig = sign_control(Signed::Service, provider, network_id, body);
+    o[body.len()..body.len() + SIGNATURE_LEN].copy_from_slice(&sig);
+    credential.emit(&mut o[body.len() + SIGNATURE_LEN..])?;
+    Ok(len)
+}
+
+/// Verify a signed service announcement as relayed: the credential is admin-signed, its node
+/// is the body's provider (an insider cannot announce for another node: [`Error::IdMismatch`]),
+/// and the provider signed the body. Returns the Service body and the provider's credential.
+pub fn verify_service<'a, const N: usize>(
+    admins: &AdminKeys<N>,
+    network_id: &[u8; 32],
+    now: Option<u32>,
+    signed: &'a [u8],
+) -> Result<(&'a [u8], Credential)> {
+    let body_len = signed
+        .len()
+        .checked_sub(SERVICE_OVERHEAD)
+        .ok_or(Error::Malformed)?;
+    let (body, rest) = signed.split_at(body_len);
+    let (sig, cred) = rest.split_at(SIGNATURE_LEN);
+    let provider = body.get(SERVICE_PROVIDER).ok_or(Error::Malformed)?;
+    let credential = Credential::verify(cred, admins, network_id, now)?;
+    if credential.node_id().0[..] != *provider {
+        return Err(Error::IdMismatch);
+    }
+    let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| Error::Malformed)?;
+    verify_control(Signed::Service, &credential.node, network_id, body, sig)?;
+    Ok((body, credential))
+}
+
 /// Management command envelope header length: admin index (1), sequence (u64), target node id
 /// (8), expiry (u32).
 pub const COMMAND_HEADER_LEN: usize = 1 + 8 + 8 + 4;
@@ -409,6 +465,54 @@ mod tests {
         // Signing refuses a body that does not name the signer.
         assert_eq!(
             sign_claim(&root, &cred, &TAG, &claim_body(&plain), &mut out).unwrap_err(),
+            Error::BadValue
+        );
+    }
+
+    #[test]
+    fn service_announcements() {
+        let admin = Identity::from_seed(&[1; 32]);
+        let mut admins = AdminKeys::<1>::new();
+        admins.set(0, *admin.public());
+        let provider = Identity::from_seed(&[4; 32]);
+        let insider = Identity::from_seed(&[5; 32]);
+        let cred = |who: &Identity| Credential::issue(&admin, 0, &TAG, who.public(), roles::ROUTER, 500);
+        // Service body: provider, sequence 1, ttl 6, one entry (app 0x1234, "mqtt").
+        let body = |who: &Identity| {
+            let mut b = [0u8; 19];
+            b[..8].copy_from_slice(&who.node_id().0);
+            b[8] = 1;
+            b[10] = 6;
+            b[11] = 1;
+            b[12..15].copy_from_slice(&[0x34, 0x12, 4]);
+            b[15..].copy_from_slice(b"mqtt");
+            b
+        };
+        let mut out = [0u8; 200];
+        let n = sign_service(&provider, &cred(&provider), &TAG, &body(&provider), &mut out).unwrap();
+        assert_eq!(n, 19 + SERVICE_OVERHEAD);
+        let (b, c) = verify_service(&admins, &TAG, None, &out[..n]).unwrap();
+        assert_eq!(b, body(&provider));
+        assert_eq!(c.node_id(), provider.node_id());
+        // The insider announces under the provider's id, with its own credential and key.
+        let mut f = out;
+        f[19..83].copy_from_slice(&sign_control(Signed::Service, &insider, &TAG, &body(&provider)));
+        cred(&insider).emit(&mut f[83..]).unwrap();
+        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::IdMismatch);
+        // ... or with the provider's credential attached: the signature does not verify.
+        let mut f = out;
+        f[19..83].copy_from_slice(&sign_control(Signed::Service, &insider, &TAG, &body(&provider)));
+        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::BadAuth);
+        // A tampered body, a tree signature, a truncated announcement; signing for another id.
+        let mut f = out;
+        f[8] = 2;
+        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::BadAuth);
+        let mut f = out;
+        f[19..83].copy_from_slice(&sign_control(Signed::Tree, &provider, &TAG, &body(&provider)));
+        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::BadAuth);
+        assert_eq!(verify_service(&admins, &TAG, None, &out[..100]).unwrap_err(), Error::Malformed);
+        assert_eq!(
+            sign_service(&insider, &cred(&insider), &TAG, &body(&provider), &mut out).unwrap_err(),
             Error::BadValue
         );
     }

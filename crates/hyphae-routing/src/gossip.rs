@@ -297,7 +297,8 @@ impl<const SEEN: usize, const STORE: usize> Gossip<SEEN, STORE> {
         None
     }
 
-    fn is_seen(&self, now: Instant, key: Key) -> bool {
+    /// Whether message `key` is in the duplicate cache (seen, not expired).
+    pub fn is_seen(&self, now: Instant, key: Key) -> bool {
         self.seen
             .iter()
             .flatten()

@@ -230,6 +230,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
         };
         if let Some(ls) = installed {
+            // The handshake verified the peer's credential: its key checks the peer's signed
+            // tree messages (`security.md` §9) after the session is gone too.
+            ss.learn_key(sender, ls.peer.node.to_bytes(), now);
             ss.install_link(LinkSlot {
                 peer: sender,
                 send: ls.send,

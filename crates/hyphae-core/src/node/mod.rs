@@ -35,6 +35,7 @@ pub use transfer::MAX_WINDOW;
 use transfer::{InTransfer, OutState, OutTransfer};
 pub use tree::{
     MAX_TREES, NAME_CACHE, POSITION_REQUEST_TOPIC, POSITION_TOPIC, SERVICE_TOPIC, ServiceProvider,
+    SignedAssignment,
 };
 
 /// Most links a node drives.

@@ -112,16 +112,17 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             Body::Notice(n) => self.on_notice(origin, &n),
             Body::Beacon(_) => {}
             Body::SignedTree(msg, _) => {
-                // Signed claims; other signed Tree messages are not used yet.
+                // Signed claims (`claims.rs`) and signed tree messages (`signed.rs`).
                 if msg.op == hyphae_wire::tree::Op::Claim {
                     self.tree_claim(now, origin, &msg, frame.body);
                 } else {
-                    self.counters.drop(DropReason::Unsupported);
+                    self.tree_signed(now, origin, &msg, frame.body);
                 }
             }
             Body::Tree(msg)
                 if msg.op == hyphae_wire::tree::Op::Claim
                     && !self.tree_claim(now, origin, &msg, frame.body) => {}
+            Body::Tree(msg) if !self.tree_unsigned(&msg) => {}
             b @ (Body::Tree(_) | Body::Gossip(_) | Body::Service(_) | Body::Trace(_)) => {
                 if !self.routing_body(now, origin, &b) {
                     self.counters.drop(DropReason::Unsupported);

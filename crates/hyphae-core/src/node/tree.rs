@@ -89,6 +89,7 @@ fn ri(t: Instant) -> hyphae_routing::Instant {
 pub(crate) struct TreeState<const P: usize> {
     router: TreeRouter<P>,
     claims: claims::Claims,
+    signed: signed::SignedState,
     /// `Some` on a leaf: it takes a leased address instead of joining the trees.
     lease: Option<leases::LeaseState>,
     /// Announcements waiting for their payload before they are relayed.
@@ -155,6 +156,7 @@ impl<const P: usize> TreeState<P> {
             // Open until security is installed (`claims.rs`).
             router: Router::new(rc, AdmittedPolicy::new(0, true), ri(now)),
             claims: claims::Claims::default(),
+            signed: signed::SignedState::default(),
             lease: leaf.then(leases::LeaseState::default),
             pending_gossip: [None; 2],
             fwd: Forwarder::new(),
@@ -477,8 +479,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 true
             }
             Body::Service(s) => {
-                // A one-hop service announcement.
-                if let Some(t) = self.tree_mut() {
+                // A one-hop service announcement: unsigned, so refused in a secured network
+                // (signed announcements travel as gossip, `signed.rs`).
+                if self.security.is_some() {
+                    self.counters.drop(DropReason::Unauthenticated);
+                } else if let Some(t) = self.tree_mut() {
                     t.services.on_announcement(rnow, s);
                 }
                 true
@@ -868,7 +873,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 continue;
             }
             let mut buf = [0u8; M];
-            let Ok(len) = FrameRepr::new(Body::Tree(msg)).emit(&mut buf) else {
+            let Some(len) = self.tree_frame(&msg, &mut buf) else {
                 continue;
             };
             let sent = match (dest, to) {
@@ -981,5 +986,7 @@ mod gossip;
 pub(crate) use gossip::{GOSSIP_APP, GOSSIP_FETCH_MAX};
 mod leases;
 mod names;
+mod signed;
+pub use signed::SignedAssignment;
 #[cfg(test)]
 mod tests;

@@ -67,7 +67,12 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             .as_ref()
             .is_some_and(|s| s.inner.credential().roles & roles::ROOT != 0);
         let me = self.id.short();
+        let mtu = self.links.iter().map(|l| l.info.mtu).min().unwrap_or(M);
         let Some(t) = self.tree_mut() else { return };
+        // Sealed gossip frames carry the security header and tag: inline payloads shrink.
+        t.gossip.inline_max = mtu.saturating_sub(
+            hyphae_wire::sizes::frame_overhead(true) + hyphae_wire::gossip::HEADER_LEN,
+        );
         let policy = t.router.policy_mut();
         policy.open = false;
         if eligible {

@@ -4,6 +4,7 @@
 //! sends the payload as a transfer to the internal application `hyphae/gossip`); stored
 //! payloads are re-announced to neighbours within an airtime budget (anti-entropy).
 
+use hyphae_crypto::control::SERVICE_OVERHEAD;
 use hyphae_routing::gossip::{Key, Reception};
 use hyphae_wire::GossipRepr;
 
@@ -24,6 +25,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     pub(super) fn tree_gossip(&mut self, now: Instant, from: NodeId, g: &GossipRepr<'_>) {
         let rnow = ri(now);
         let id = self.id;
+        // Service announcements are verified before they are cached or relayed (`signed.rs`).
+        if g.topic == SERVICE_TOPIC && !self.service_gossip_ok(now, g) {
+            return;
+        }
+        let signed = self.security.is_some();
         let Some(t) = self.tree_mut() else {
             return;
         };
@@ -56,7 +62,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     }
                 }
                 SERVICE_TOPIC => {
-                    if let Ok(s) = ServiceRepr::parse(&ServicePacket::new_unchecked(p)) {
+                    // Verified above; a signed payload ends with signature and credential.
+                    let trailer = if signed { SERVICE_OVERHEAD } else { 0 };
+                    let body = p.get(..p.len().saturating_sub(trailer)).unwrap_or_default();
+                    if let Ok(s) = ServiceRepr::parse(&ServicePacket::new_unchecked(body)) {
                         t.services.on_announcement(rnow, &s);
                     }
                 }
@@ -154,6 +163,29 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             self.counters.drop(DropReason::BadChecksum);
             return true;
         };
+        if topic == SERVICE_TOPIC {
+            // Verified before it is used or relayed (`signed.rs`), then used here, not
+            // delivered to applications.
+            let body = self.service_body(payload);
+            let Some(t) = self.tree_mut() else {
+                return true;
+            };
+            match body.map(|b| ServiceRepr::parse(&ServicePacket::new_unchecked(b))) {
+                Some(Ok(s)) => t.services.on_announcement(ri(now), &s),
+                Some(Err(_)) => self.counters.drop(DropReason::Malformed),
+                None => {
+                    for p in t.pending_gossip.iter_mut() {
+                        if p.is_some_and(|p| p.origin == key.origin && p.id == key.id) {
+                            *p = None;
+                        }
+                    }
+                    return true;
+                }
+            }
+        }
+        let Some(t) = self.tree_mut() else {
+            return true;
+        };
         let relay = t
             .pending_gossip
             .iter_mut()
@@ -168,7 +200,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 self.rstats.gossip_sent += 1;
             }
         }
-        if subscribed {
+        if subscribed && topic != SERVICE_TOPIC {
             self.deliver_gossip(now, topic, key.origin.0, payload);
         }
         true

@@ -75,10 +75,9 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             address: Address::Coords(coords),
         };
         let mut buf = [0u8; M];
-        if let (Ok(len), Some((link, to))) = (
-            FrameRepr::new(Body::Tree(ask)).emit(&mut buf),
-            self.neighbour_link(&node),
-        ) {
+        if let (Some(len), Some((link, to))) =
+            (self.tree_frame(&ask, &mut buf), self.neighbour_link(&node))
+        {
             self.push_frame(link, to, &buf[..len], true);
         }
     }

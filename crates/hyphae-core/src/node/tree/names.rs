@@ -267,10 +267,16 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 name: name.as_str(),
             });
         }
-        let mut payload = [0u8; 200];
-        let Ok(n) = Body::Service(s).emit(&mut payload) else {
+        let mut body = [0u8; 200];
+        let Ok(n) = Body::Service(s).emit(&mut body) else {
             return;
         };
+        // Signed by this node, with its credential, in a secured network (`signed.rs`).
+        let mut payload = [0u8; signed::SERVICE_MAX];
+        let Some(n) = self.service_payload(&body[..n], &mut payload) else {
+            return;
+        };
+        let Some(t) = self.tree_mut() else { return };
         let mut buf = [0u8; M];
         let Ok(msg) = t.gossip.publish(ri(now), SERVICE_TOPIC, &payload[..n]) else {
             return;
