@@ -476,7 +476,8 @@ mod tests {
         admins.set(0, *admin.public());
         let provider = Identity::from_seed(&[4; 32]);
         let insider = Identity::from_seed(&[5; 32]);
-        let cred = |who: &Identity| Credential::issue(&admin, 0, &TAG, who.public(), roles::ROUTER, 500);
+        let cred =
+            |who: &Identity| Credential::issue(&admin, 0, &TAG, who.public(), roles::ROUTER, 500);
         // Service body: provider, sequence 1, ttl 6, one entry (app 0x1234, "mqtt").
         let body = |who: &Identity| {
             let mut b = [0u8; 19];
@@ -489,28 +490,65 @@ mod tests {
             b
         };
         let mut out = [0u8; 200];
-        let n = sign_service(&provider, &cred(&provider), &TAG, &body(&provider), &mut out).unwrap();
+        let n = sign_service(
+            &provider,
+            &cred(&provider),
+            &TAG,
+            &body(&provider),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(n, 19 + SERVICE_OVERHEAD);
         let (b, c) = verify_service(&admins, &TAG, None, &out[..n]).unwrap();
         assert_eq!(b, body(&provider));
         assert_eq!(c.node_id(), provider.node_id());
         // The insider announces under the provider's id, with its own credential and key.
         let mut f = out;
-        f[19..83].copy_from_slice(&sign_control(Signed::Service, &insider, &TAG, &body(&provider)));
+        f[19..83].copy_from_slice(&sign_control(
+            Signed::Service,
+            &insider,
+            &TAG,
+            &body(&provider),
+        ));
         cred(&insider).emit(&mut f[83..]).unwrap();
-        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::IdMismatch);
+        assert_eq!(
+            verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(),
+            Error::IdMismatch
+        );
         // ... or with the provider's credential attached: the signature does not verify.
         let mut f = out;
-        f[19..83].copy_from_slice(&sign_control(Signed::Service, &insider, &TAG, &body(&provider)));
-        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::BadAuth);
+        f[19..83].copy_from_slice(&sign_control(
+            Signed::Service,
+            &insider,
+            &TAG,
+            &body(&provider),
+        ));
+        assert_eq!(
+            verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(),
+            Error::BadAuth
+        );
         // A tampered body, a tree signature, a truncated announcement; signing for another id.
         let mut f = out;
         f[8] = 2;
-        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::BadAuth);
+        assert_eq!(
+            verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(),
+            Error::BadAuth
+        );
         let mut f = out;
-        f[19..83].copy_from_slice(&sign_control(Signed::Tree, &provider, &TAG, &body(&provider)));
-        assert_eq!(verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(), Error::BadAuth);
-        assert_eq!(verify_service(&admins, &TAG, None, &out[..100]).unwrap_err(), Error::Malformed);
+        f[19..83].copy_from_slice(&sign_control(
+            Signed::Tree,
+            &provider,
+            &TAG,
+            &body(&provider),
+        ));
+        assert_eq!(
+            verify_service(&admins, &TAG, None, &f[..n]).unwrap_err(),
+            Error::BadAuth
+        );
+        assert_eq!(
+            verify_service(&admins, &TAG, None, &out[..100]).unwrap_err(),
+            Error::Malformed
+        );
         assert_eq!(
             sign_service(&insider, &cred(&insider), &TAG, &body(&provider), &mut out).unwrap_err(),
             Error::BadValue

@@ -166,13 +166,20 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         if topic == SERVICE_TOPIC {
             // Verified before it is used or relayed (`signed.rs`), then used here, not
             // delivered to applications.
-            let body = self.service_body(payload);
+            let parsed = self
+                .service_body(payload)
+                .map(|b| ServiceRepr::parse(&ServicePacket::new_unchecked(b)));
+            if let Some(Err(_)) = parsed {
+                self.counters.drop(DropReason::Malformed);
+            }
             let Some(t) = self.tree_mut() else {
                 return true;
             };
-            match body.map(|b| ServiceRepr::parse(&ServicePacket::new_unchecked(b))) {
-                Some(Ok(s)) => t.services.on_announcement(ri(now), &s),
-                Some(Err(_)) => self.counters.drop(DropReason::Malformed),
+            match parsed {
+                Some(Ok(s)) => {
+                    t.services.on_announcement(ri(now), &s);
+                }
+                Some(Err(_)) => {}
                 None => {
                     for p in t.pending_gossip.iter_mut() {
                         if p.is_some_and(|p| p.origin == key.origin && p.id == key.id) {

@@ -147,7 +147,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let n = msg.buffer_len();
         let (Some(body), Some(sig)) = (
             raw.get(..n),
-            raw.get(n..).and_then(|t| <&[u8; SIGNATURE_TRAILER]>::try_from(t).ok()),
+            raw.get(n..)
+                .and_then(|t| <&[u8; SIGNATURE_TRAILER]>::try_from(t).ok()),
         ) else {
             self.counters.drop(DropReason::Malformed);
             return;
@@ -281,7 +282,11 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     /// A gossip message on the service topic from a neighbour: whether it may be cached and
     /// relayed. Inline announcements are verified here (duplicates, which the gossip layer
     /// ignores anyway, are not verified again); announced payloads when they are fetched.
-    pub(super) fn service_gossip_ok(&mut self, now: Instant, g: &hyphae_wire::GossipRepr<'_>) -> bool {
+    pub(super) fn service_gossip_ok(
+        &mut self,
+        now: Instant,
+        g: &hyphae_wire::GossipRepr<'_>,
+    ) -> bool {
         let hyphae_wire::gossip::Body::Data(p) = g.body else {
             return true;
         };
@@ -289,11 +294,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             origin: g.origin,
             id: g.id,
         };
-        if self.security.is_none()
-            || self
-                .tree()
-                .is_some_and(|t| t.gossip.is_seen(ri(now), key))
-        {
+        if self.security.is_none() || self.tree().is_some_and(|t| t.gossip.is_seen(ri(now), key)) {
             return true;
         }
         self.service_body(p).is_some()
