@@ -203,11 +203,26 @@ fn a_service_announced_for_another_provider_is_rejected() {
     let now = n.now;
     n.nodes[3].announce_service(now, "mqtt", app).unwrap();
     n.run(3_000);
-    // Honest: node 3's signed announcement reaches every node.
+    // Honest: node 3's signed announcement reaches every node, inline in one gossip frame:
+    // 2 (header) + 5 (security) + 9 (gossip) + 19 (body: one 4-byte name) + 64 + 103
+    // (signature, credential) + 16 (tag) = 218 B.
     for i in [0, 1, 2, 4] {
         let p = n.nodes[i].find_service("mqtt").unwrap();
         assert_eq!(p.node, n.ids[3], "node {i}");
     }
+    let sizes: Vec<usize> = n
+        .air
+        .iter()
+        .filter(|(i, _, f)| *i == 3 && f[0] & 0x1f == 9)
+        .map(|(_, _, f)| f.len())
+        .collect();
+    assert!(sizes.contains(&218), "{sizes:?}");
+    // Tree messages are signed on the air: a signed assign at depth 1 is 2 + 5 + 14 + 64 + 16.
+    assert!(
+        n.air
+            .iter()
+            .any(|(i, _, f)| *i == 4 && f[0] & 0x1f == 8 && f.len() == 101)
+    );
     // Node 0 announces "broker" under node 3's provider id: signed with its own key and
     // credential (the credential names node 0), or with node 3's credential attached.
     let mut body = [0u8; 64];
@@ -356,6 +371,34 @@ fn without_link_sessions_parents_and_children_fetch_each_others_credentials() {
     for i in 0..3 {
         assert!(n.nodes[i].tree_attached(), "node {i}");
         assert_eq!(n.nodes[i].assignment(0).unwrap().signer, n.ids[i + 1]);
+        assert_eq!(security_drops(&n, i), [0, 0, 0], "node {i}");
+    }
+}
+
+#[test]
+fn a_signed_announcement_too_large_for_one_frame_is_fetched_and_verified() {
+    let mut n = settled();
+    let app = n.apps[0];
+    let now = n.now;
+    // Two 32-byte names: 82 B of body + 167 B of signature and credential do not fit inline
+    // (218 B in a sealed 250 B frame), so the gossip layer announces and neighbours fetch.
+    let a = "a-service-name-of-thirty-two-b-1";
+    let b = "a-service-name-of-thirty-two-b-2";
+    n.nodes[0].announce_service(now, a, app).unwrap();
+    let now = n.now;
+    n.nodes[0].announce_service(now, b, app).unwrap();
+    n.run(6_000);
+    for i in 1..5 {
+        assert_eq!(
+            n.nodes[i].find_service(a).unwrap().node,
+            n.ids[0],
+            "node {i}"
+        );
+        assert_eq!(
+            n.nodes[i].find_service(b).unwrap().node,
+            n.ids[0],
+            "node {i}"
+        );
         assert_eq!(security_drops(&n, i), [0, 0, 0], "node {i}");
     }
 }

@@ -56,11 +56,14 @@ pub struct SignedAssignment {
     pub signature: [u8; SIGNATURE_TRAILER],
 }
 
+/// A kept assignment: signer, op, epoch, signature (the coordinates are the node's own).
+type Held = (NodeId, Op, u16, [u8; SIGNATURE_TRAILER]);
+
 /// What a node keeps of signed assignments, and the credential requests it made.
 #[derive(Debug, Default)]
 pub(crate) struct SignedState {
-    /// Per tree: signer, op, epoch, signature (the coordinates are the node's own).
-    held: [Option<(NodeId, Op, u16, [u8; SIGNATURE_TRAILER])>; MAX_TREES],
+    /// Per tree: the assignment the node's coordinates come from.
+    held: [Option<Held>; MAX_TREES],
     /// Neighbours whose credential was asked for, and when.
     asked: [Option<(NodeId, Instant)>; ASKS],
 }
