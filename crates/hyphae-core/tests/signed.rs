@@ -402,3 +402,31 @@ fn a_signed_announcement_too_large_for_one_frame_is_fetched_and_verified() {
         assert_eq!(security_drops(&n, i), [0, 0, 0], "node {i}");
     }
 }
+
+#[test]
+fn a_leaf_holds_its_signed_lease_grant() {
+    // 0 – 1 – 2 – 3, rooted at node 2; node 3 is a leaf that takes a leased address from it.
+    let mut n = SecureNet::line(4, 2);
+    let leaf = hyphae_core::Config {
+        beacon_interval: core::time::Duration::from_millis(500),
+        capabilities: hyphae_wire::beacon::Capabilities::LEAF,
+        ..hyphae_core::Config::default()
+    };
+    n.rebuild(3, leaf, hyphae_crypto::roles::ROUTER);
+    n.run(40_000);
+    let leased = n.nodes[3].position();
+    for t in 0..3 {
+        let c = leased[t].unwrap();
+        assert_eq!(c.parent(), n.nodes[2].position()[t], "tree {t}");
+        let a = n.nodes[3].assignment(t).unwrap();
+        assert_eq!((a.signer, a.body.op), (n.ids[2], Op::LeaseGrant));
+    }
+    for i in 0..4 {
+        assert_eq!(security_drops(&n, i), [0, 0, 0], "node {i}");
+    }
+    let now = n.now;
+    assert!(n.nodes[0].learn_position(now, n.ids[3], &leased));
+    n.send(0, 3, b"to the leaf");
+    n.run(3_000);
+    assert!(n.delivered(3, b"to the leaf"));
+}

@@ -162,6 +162,18 @@ impl SecureNet {
         s
     }
 
+    /// Replace node `i` (before the network runs) by one with the same identity and roles
+    /// `roles` but configuration `config`.
+    pub fn rebuild(&mut self, i: usize, config: Config, roles: u8) {
+        let (id, sec) = self.prov.node_with_roles(&seed(i), None, roles).unwrap();
+        let mut node = Box::new(SimNode::new(config, id, i as u64 + 100));
+        node.add_link(LinkInfo::for_kind(LinkKind::EspNowV1))
+            .unwrap();
+        self.apps[i] = node.register_app(APP).unwrap();
+        node.set_security(sec).unwrap();
+        self.nodes[i] = node;
+    }
+
     /// Put `bytes` on the air at node `to` as if from node `from`'s link address.
     pub fn inject(&mut self, from: usize, to: usize, bytes: &[u8]) {
         let now = self.now;
