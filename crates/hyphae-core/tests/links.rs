@@ -6,69 +6,20 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+mod common;
+
 use core::time::Duration;
 
+use common::secure::{NETWORK_KEY, addr, open_as, seal_as};
 use hyphae_core::security::Provisioner;
 use hyphae_core::{
     AppId, Config, DropReason, Event, FailReason, Instant, LinkAddr, LinkId, LinkInfo, LinkKind,
     NodeId, Routing, RxMeta, SimNode,
 };
-use hyphae_crypto::frame::Protection;
-use hyphae_crypto::{FrameKey, KeyClass, KeyId, NetworkKey, ReplayWindow, Suite};
+use hyphae_crypto::{KeyClass, KeyId};
 use hyphae_wire::SingleRepr;
 use hyphae_wire::frame::{Body, Frame, FrameRepr};
 use proptest::prelude::*;
-
-const NETWORK_KEY: [u8; 32] = [9; 32];
-
-fn addr(i: usize) -> LinkAddr {
-    LinkAddr::new(&[2, 0, 0, 0, 0, i as u8]).unwrap()
-}
-
-fn cid(id: NodeId) -> hyphae_crypto::NodeId {
-    hyphae_crypto::NodeId(id.0)
-}
-
-fn group_key() -> FrameKey {
-    NetworkKey::new(NETWORK_KEY, 0).frame_key(Suite::default())
-}
-
-/// Seal a plain frame as `sender` under the network key: what any admitted insider can do.
-fn seal_as(sender: NodeId, counter: u32, plain: &[u8]) -> Vec<u8> {
-    let f = Frame::parse(plain).unwrap();
-    let mut out = vec![0u8; plain.len() + 21];
-    out[..2].copy_from_slice(&plain[..2]);
-    out[7..7 + plain.len() - 2].copy_from_slice(&plain[2..]);
-    hyphae_crypto::seal_frame(
-        &group_key(),
-        &cid(sender),
-        counter,
-        &mut out,
-        f.body_offset + 5,
-        Protection::for_kind(plain[0] & 0x1f),
-    )
-    .unwrap();
-    out
-}
-
-/// Open a frame `sender` sealed under the network key into its plain layout (an insider's view).
-fn open_as(sender: NodeId, sealed: &[u8]) -> Option<Vec<u8>> {
-    let f = Frame::parse(sealed).ok()?;
-    let mut buf = sealed.to_vec();
-    let body = hyphae_crypto::open_frame(
-        &group_key(),
-        &cid(sender),
-        &mut buf,
-        f.body_offset,
-        Protection::for_kind(sealed[0] & 0x1f),
-        &mut ReplayWindow::new(),
-    )
-    .ok()?;
-    let mut plain = vec![buf[0], buf[1] & 0x7f];
-    plain.extend_from_slice(&buf[7..f.body_offset]);
-    plain.extend_from_slice(&buf[body]);
-    Some(plain)
-}
 
 /// What the test harness does with a frame on its way from one node to another.
 type Tap = Box<dyn FnMut(usize, usize, &[u8]) -> Option<Vec<u8>>>;

@@ -415,8 +415,8 @@ fn a_leaf_holds_its_signed_lease_grant() {
     n.rebuild(3, leaf, hyphae_crypto::roles::ROUTER);
     n.run(40_000);
     let leased = n.nodes[3].position();
-    for t in 0..3 {
-        let c = leased[t].unwrap();
+    for (t, c) in leased.iter().enumerate() {
+        let c = c.unwrap();
         assert_eq!(c.parent(), n.nodes[2].position()[t], "tree {t}");
         let a = n.nodes[3].assignment(t).unwrap();
         assert_eq!((a.signer, a.body.op), (n.ids[2], Op::LeaseGrant));
