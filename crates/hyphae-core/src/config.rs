@@ -19,8 +19,15 @@ pub struct Config {
     pub ack_every: u16,
     /// Receiver: acknowledge at the latest this long after an unacknowledged fragment.
     pub ack_delay: Duration,
-    /// First retransmission timeout, before any RTT sample.
+    /// First retransmission timeout, before any RTT sample (the floor; a routed transfer's
+    /// first timeout grows with its path, see `rto_per_hop`).
     pub rto_initial: Duration,
+    /// Round trip assumed per hop of a routed path until the node has measured one: a new
+    /// transfer over `h` estimated hops starts with a timeout of `h` times the per-hop round
+    /// trip (measured: mean plus four deviations), at least `rto_initial`, at most `rto_max`.
+    /// A fixed first timeout shorter than a long path's round trip sends every message
+    /// several times and congests large meshes.
+    pub rto_per_hop: Duration,
     /// Lower bound of the retransmission timeout.
     pub rto_min: Duration,
     /// Upper bound of the retransmission timeout (back-off stops here).
@@ -152,6 +159,7 @@ impl Config {
         ack_every: 8,
         ack_delay: Duration::from_millis(10),
         rto_initial: Duration::from_millis(300),
+        rto_per_hop: Duration::from_millis(40),
         rto_min: Duration::from_millis(25),
         rto_max: Duration::from_secs(4),
         transfer_timeout: Duration::from_secs(30),

@@ -141,6 +141,15 @@ pub struct Config {
     pub claim_hold: Duration,
     /// A shorter parent must stay better for this long before re-parenting.
     pub reparent_hold: Duration,
+    /// No beacon from the parent for this long while a neighbour offers a newer epoch shows
+    /// that the heartbeat stalls on this very link: re-parent to that neighbour at once (local
+    /// repair, before the root timeout tears the subtree down). A parent that beacons an old
+    /// epoch stalls upstream, and is left to repair itself until `stale_upstream`.
+    pub stale_after: Duration,
+    /// No newer epoch for this long, although the parent beacons: it could not repair its own
+    /// stall, so re-parent to a neighbour that offers a newer epoch (below `root_timeout`, so
+    /// the subtree is rerouted instead of torn down).
+    pub stale_upstream: Duration,
     /// Previous coordinates stay valid this long.
     pub grace: Duration,
     /// A join request without an answer is abandoned after this long.
@@ -173,6 +182,8 @@ impl Config {
             claim_spread: interval.times(4),
             claim_hold: interval.times(120),
             reparent_hold: interval.times(3),
+            stale_after: interval.times(5),
+            stale_upstream: interval.times(8),
             grace: interval.times(5),
             join_timeout: interval.times(2),
             lease_time: interval.times(600),
@@ -239,6 +250,8 @@ pub(crate) struct Tree {
     pub(crate) worse_since: Option<Instant>,
     /// Our parent advertises no path to the root.
     pub(crate) upstream_lost: bool,
+    /// When the parent's last beacon arrived (or the parent was adopted).
+    pub(crate) parent_seen: Instant,
     pub(crate) quarantine: [Option<(u16, Instant)>; QUARANTINE],
 }
 

@@ -169,6 +169,7 @@ pub fn node_config(sc: &Scenario, max_transfer: usize) -> Config {
     if let Radio::Lora { .. } = radio {
         // Frames take a second on air: timers in seconds, not milliseconds.
         c.rto_initial = Duration::from_secs(5);
+        c.rto_per_hop = Duration::from_secs(4);
         c.rto_min = Duration::from_secs(2);
         c.rto_max = Duration::from_secs(120);
         c.ack_delay = Duration::from_millis(200);

@@ -32,7 +32,7 @@ use routing::RoutingState;
 pub use routing::RoutingStats;
 pub use secure::SetSecurityError;
 pub use transfer::MAX_WINDOW;
-use transfer::{InTransfer, OutState, OutTransfer};
+use transfer::{InTransfer, OutState, OutTransfer, PathRtt};
 pub use tree::{
     MAX_TREES, NAME_CACHE, POSITION_REQUEST_TOPIC, POSITION_TOPIC, SERVICE_TOPIC, ServiceProvider,
     SignedAssignment,
@@ -194,6 +194,8 @@ pub struct Node<const P: usize, const T: usize, const IN: usize, const OUT: usiz
     /// State of the configured routing mode (`routing.rs`).
     rt: RoutingState<P, M>,
     rstats: RoutingStats,
+    /// Round trip per hop, for the first timeout of new transfers.
+    path_rtt: PathRtt,
 }
 
 /// Capacities for an ESP32-class microcontroller: 32 peers, 8 + 8 transfers, 66 KiB of
@@ -273,6 +275,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 renumbers: 0,
                 root_losses: 0,
                 claims: 0,
+            },
+            path_rtt: PathRtt {
+                srtt_us: 0,
+                rttvar_us: 0,
             },
         }
     }
@@ -720,6 +726,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 continue;
             }
             let dest = self.outbound[i].dest;
+            let mut hops = 1;
             let (mtu, routed_len) = match dest {
                 None => match self
                     .links
@@ -732,11 +739,24 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     None => continue,
                 },
                 Some(d) => match self.route_to(&d) {
-                    Some(r) => (self.links[usize::from(r.link.0)].info.mtu, r.header_len),
+                    Some(r) => {
+                        hops = self.route_hops(&r);
+                        (self.links[usize::from(r.link.0)].info.mtu, r.header_len)
+                    }
                     None => continue,
                 },
             };
+            let first_rto = self.path_rtt.initial(
+                hops,
+                self.config.rto_per_hop,
+                self.config.rto_initial,
+                self.config.rto_max,
+            );
             let t = &mut self.outbound[i];
+            if t.srtt_us == 0 {
+                t.hops = hops;
+                t.rto = first_rto;
+            }
             let content = t.region.len as usize;
             let payload = content - hyphae_wire::package::HEADER_LEN;
             let single_cap = mtu.saturating_sub(

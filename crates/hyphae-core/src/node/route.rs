@@ -105,6 +105,28 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         up.then_some((link, to))
     }
 
+    /// Estimated hops along `route`: 1 to a neighbour; the tree distance from this node's
+    /// position to the destination's coordinates on a tree route (at least 2); 2 via a static
+    /// route's next hop (its length is unknown); the hop limit for a flood.
+    pub(crate) fn route_hops(&self, route: &Route) -> u8 {
+        match route.via {
+            Via::Direct => 1,
+            Via::Node => 2,
+            Via::Tree { tree, coords, .. } => self
+                .position()
+                .get(usize::from(tree))
+                .copied()
+                .flatten()
+                .map_or(2, |own| {
+                    hyphae_routing::metric::tree_distance(&own, &coords).clamp(2, 255) as u8
+                }),
+            Via::Flood => match self.config.routing {
+                Routing::Flood { hop_limit, .. } => hop_limit,
+                _ => 2,
+            },
+        }
+    }
+
     /// The routing header of a frame this node originates to `dest` along `route`.
     pub(crate) fn routing_header(&self, dest: NodeId, route: &Route) -> Option<RoutingRepr> {
         let max = hyphae_wire::routing::MAX_HOP_LIMIT;

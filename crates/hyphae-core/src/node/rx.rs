@@ -469,6 +469,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         if t.state != OutState::Active {
             t.state = OutState::Active;
         }
+        let first_sample = t.srtt_us == 0;
         let progress = if retransmit {
             t.mark_lost(u32::from(ack.base), ack.bitmap);
             false
@@ -482,6 +483,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 self.config.rto_max,
             )
         };
+        if first_sample && t.srtt_us != 0 {
+            self.path_rtt.sample(t.srtt_us, t.hops);
+        }
+        let t = &mut self.outbound[i];
         // The destination (or a forwarder on the way) is congested: halve the window once per
         // hold period, not on every throttled acknowledgement, and do not grow it meanwhile.
         let holding = now < t.throttled_until;

@@ -85,6 +85,8 @@ pub(crate) struct OutTransfer {
     pub(crate) e2e: bool,
     /// Times sent again under a new end-to-end session (`e2e.rs`, `e2e_retry`).
     pub(crate) e2e_retries: u8,
+    /// Estimated hops to the destination when the route was found (1: a neighbour).
+    pub(crate) hops: u8,
 }
 
 impl OutTransfer {
@@ -131,6 +133,7 @@ impl OutTransfer {
             seal_e2e: false,
             e2e: false,
             e2e_retries: 0,
+            hops: 1,
         }
     }
 
@@ -469,6 +472,48 @@ impl InTransfer {
     }
 }
 
+/// The node's estimate of the round trip per hop of a routed path, learned from the first RTT
+/// sample of each transfer (divided by its estimated hop count). It sets the first timeout of
+/// new transfers, which have no sample of their own yet.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PathRtt {
+    pub(crate) srtt_us: u32,
+    pub(crate) rttvar_us: u32,
+}
+
+impl PathRtt {
+    /// Learn from a transfer's first RTT sample over `hops` hops.
+    pub(crate) fn sample(&mut self, rtt_us: u64, hops: u8) {
+        let r = (rtt_us / u64::from(hops.max(1))).min(u64::from(u32::MAX)) as u32;
+        if self.srtt_us == 0 {
+            self.srtt_us = r.max(1);
+            self.rttvar_us = r / 2;
+        } else {
+            let diff = self.srtt_us.abs_diff(r);
+            self.rttvar_us = ((3 * u64::from(self.rttvar_us) + u64::from(diff)) / 4) as u32;
+            self.srtt_us = ((7 * u64::from(self.srtt_us) + u64::from(r)) / 8).max(1) as u32;
+        }
+    }
+
+    /// The first timeout of a transfer over `hops` hops: `hops` × the per-hop round trip
+    /// (mean plus four deviations once measured, else `per_hop`), within `[floor, max]`.
+    pub(crate) fn initial(
+        &self,
+        hops: u8,
+        per_hop: Duration,
+        floor: Duration,
+        max: Duration,
+    ) -> Duration {
+        let hop_us = if self.srtt_us == 0 {
+            per_hop.as_micros() as u64
+        } else {
+            2 * u64::from(self.srtt_us)
+        };
+        Duration::from_micros(hop_us.saturating_mul(u64::from(hops.max(1))))
+            .clamp(floor, max.max(floor))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,5 +606,27 @@ mod tests {
             r.set(i);
         }
         assert!(r.complete());
+    }
+
+    #[test]
+    fn first_timeout_grows_with_the_path_and_learns_per_hop() {
+        let ms = Duration::from_millis;
+        let mut p = PathRtt::default();
+        // Unmeasured: hops × per-hop, within [floor, max].
+        assert_eq!(p.initial(1, ms(60), ms(300), ms(4000)), ms(300));
+        assert_eq!(p.initial(20, ms(60), ms(300), ms(4000)), ms(1200));
+        assert_eq!(p.initial(200, ms(60), ms(300), ms(4000)), ms(4000));
+        // A 10-hop round trip of 400 ms: 40 ms per hop, deviation 20 ms → 120 ms per hop.
+        p.sample(400_000, 10);
+        assert_eq!(p.initial(20, ms(60), ms(300), ms(4000)), ms(2400));
+        // Steady samples shrink the deviation.
+        for _ in 0..50 {
+            p.sample(400_000, 10);
+        }
+        let d = p.initial(20, ms(60), ms(300), ms(4000));
+        assert!(d >= ms(800) && d < ms(900), "{d:?}");
+        // Zero hops count as one; a huge sample saturates instead of overflowing.
+        p.sample(u64::MAX, 0);
+        assert_eq!(p.initial(255, ms(60), ms(300), ms(4000)), ms(4000));
     }
 }

@@ -62,6 +62,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             return;
         };
         let e = n.trees[t];
+        self.trees[t].parent_seen = now;
         if !e.has || e.dist >= DETACHED - 1 {
             // The parent lost its own path: keep it while we look for a feasible alternative,
             // and stop offering a path ourselves.
@@ -194,6 +195,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         tree.dist = e.dist.saturating_add(1);
         tree.index = index;
         tree.parent = Some(n.id);
+        tree.parent_seen = now;
         tree.upstream_lost = false;
         tree.is_root = false;
         tree.pending = None;
@@ -394,6 +396,15 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         // strictly shorter path could change anything. Filter those out before the costlier
         // checks of `usable` (subtree test, policy rank); the outcome is the same.
         let settled = tree.placed && tree.dead.is_none() && (tree.is_root || parent_alive);
+        // Our heartbeat is overdue, because the parent's beacons no longer arrive or (later)
+        // because the parent could not repair its own stall: any neighbour with a newer epoch
+        // is a way round it.
+        let overdue = now.since(tree.epoch_at);
+        let stalled = !tree.is_root
+            && tree.parent.is_some()
+            && (overdue >= self.cfg.stale_upstream
+                || overdue >= self.cfg.stale_after
+                    && now.since(tree.parent_seen) >= self.cfg.stale_after);
         for s in 0..N {
             let Some(n) = self.nbs[s].as_ref() else {
                 continue;
@@ -403,6 +414,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 && e.has
                 && e.root == tree.root
                 && (tree.is_root || e.dist.saturating_add(1) >= tree.dist)
+                && !(stalled && epoch_newer(e.epoch, tree.epoch))
             {
                 continue;
             }
@@ -416,7 +428,8 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 // from nearer the root.
                 let feasible = epoch_newer(e.epoch, tree.epoch)
                     || (e.epoch == tree.epoch && e.dist < tree.dist);
-                let parent_ok = parent_alive;
+                // A neighbour well ahead in epochs: our parent's path to the root is lagging.
+                let parent_ok = parent_alive && !(stalled && epoch_newer(e.epoch, tree.epoch));
                 if parent_ok || !feasible {
                     // Attached: only a strictly shorter path, considered with hysteresis.
                     if !(parent_ok && e.dist.saturating_add(1) < tree.dist) {
@@ -441,11 +454,16 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         let tree = &self.trees[t];
         let same_root = tree.placed && rank == tree.rank && tree.dead.is_none();
         let (is_root, better) = (tree.is_root, tree.better);
-        let parent_ok = tree.parent.is_some_and(|p| {
-            self.slot(p)
-                .and_then(|ps| self.nbs[ps].as_ref())
-                .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
-        });
+        let lagging = stalled
+            && self.nbs[s]
+                .as_ref()
+                .is_some_and(|n| epoch_newer(n.trees[t].epoch, tree.epoch));
+        let parent_ok = !lagging
+            && tree.parent.is_some_and(|p| {
+                self.slot(p)
+                    .and_then(|ps| self.nbs[ps].as_ref())
+                    .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
+            });
         if same_root && parent_ok && !is_root {
             // Optimisation only: require it to persist.
             match better {

@@ -332,3 +332,87 @@ fn admitted_policy_ranks_only_admitted_roots() {
     assert!(!p.admit(d, &[a, b]));
     assert!(AdmittedPolicy::<2>::new(5, true).rank(0, d).is_some());
 }
+
+/// Every edge of `edges` beacons both ways, except `blocked` (from, to); `heard` keeps the
+/// blocked link alive through other traffic, as the core does with any authenticated frame.
+fn rounds(
+    rs: &mut [R],
+    mut now: Instant,
+    n: u64,
+    edges: &[(usize, usize)],
+    blocked: Option<(usize, usize)>,
+) -> Instant {
+    for _ in 0..n {
+        now = now.add(S);
+        for r in rs.iter_mut() {
+            r.handle_timeout(now);
+        }
+        for &(a, b) in edges {
+            for (x, y) in [(a, b), (b, a)] {
+                if blocked == Some((x, y)) {
+                    rs[y].heard(now, NeighbourId(x as u16));
+                } else {
+                    beacon(rs, now, x, y);
+                }
+            }
+        }
+    }
+    now
+}
+
+#[test]
+fn a_parent_whose_beacons_stall_is_replaced_without_losing_the_root() {
+    // A 4-cycle: the node opposite each root has two parents to choose from.
+    let edges = [(0, 1), (1, 3), (3, 2), (2, 0)];
+    for t in 0..2 {
+        let mut rs = [router(0), router(1), router(2), router(3)];
+        let now = rounds(&mut rs, Instant(0), 20, &edges, None);
+        let far = (0..4)
+            .find(|&i| rs[i].coords(t).unwrap().depth() == 2)
+            .unwrap();
+        let root = rs[far].tree_state(t).unwrap().0;
+        let p = usize::from(rs[far].parent(t).unwrap().0);
+        let q = edges
+            .iter()
+            .filter_map(|&(a, b)| match (a == far, b == far) {
+                (true, _) => Some(b),
+                (_, true) => Some(a),
+                _ => None,
+            })
+            .find(|&x| x != p)
+            .unwrap();
+        // p stays alive (its other frames arrive) but its beacons no longer reach `far`: the
+        // root's heartbeat stalls there while q keeps offering newer epochs.
+        // Within `stale_after` (5 intervals) and a join, well before `stale_upstream` (8).
+        rounds(&mut rs, now, 7, &edges, Some((p, far)));
+        assert_eq!(rs[far].parent(t), Some(NeighbourId(q as u16)), "tree {t}");
+        assert_eq!(rs[far].tree_state(t).unwrap().0, root);
+        assert_eq!(rs[far].stats().root_losses, 0);
+        assert!(rs[far].is_attached(t));
+    }
+}
+
+#[test]
+fn a_stall_upstream_is_left_to_the_parent_then_routed_around() {
+    let edges = [(0, 1), (1, 3), (3, 2), (2, 0)];
+    for t in 0..2 {
+        let mut rs = [router(0), router(1), router(2), router(3)];
+        let now = rounds(&mut rs, Instant(0), 20, &edges, None);
+        let far = (0..4)
+            .find(|&i| rs[i].coords(t).unwrap().depth() == 2)
+            .unwrap();
+        let root = rs[far].tree_state(t).unwrap().0;
+        let p = rs[far].parent(t).unwrap();
+        let top = usize::from(rs[usize::from(p.0)].parent(t).unwrap().0);
+        // The root's beacons stop reaching p (alive otherwise); p still beacons to `far`, with
+        // an epoch that no longer advances: the stall is upstream, `far` keeps its parent.
+        let now = rounds(&mut rs, now, 6, &edges, Some((top, usize::from(p.0))));
+        assert_eq!(rs[far].parent(t), Some(p), "tree {t}");
+        // p cannot repair (its only other neighbour is its own child) and times the root out;
+        // then `far` moves to its other neighbour without losing the root itself.
+        rounds(&mut rs, now, 12, &edges, Some((top, usize::from(p.0))));
+        assert_ne!(rs[far].parent(t), Some(p), "tree {t}");
+        assert_eq!(rs[far].tree_state(t).unwrap().0, root);
+        assert_eq!(rs[far].stats().root_losses, 0);
+    }
+}
