@@ -14,12 +14,25 @@ use hyphae_wire::NodeId;
 
 use crate::time::Instant;
 
-/// Link sessions a node keeps (one per neighbour it exchanges unicast frames with).
+/// Link sessions a node keeps (one per neighbour it exchanges unicast frames with): 8 by
+/// default, the ESP32-C3 firmware's RAM budget; 16 or 32 with the `link-sessions-16` or
+/// `link-sessions-32` feature (compile-time capacities, as smoltcp does it), which the host
+/// shells and the simulator enable. A neighbour beyond the table is served under the network
+/// key; more neighbours with traffic than slots make sessions churn (`docs/BENCHMARKS.md`,
+/// session 4: p99 latency 7.7 s with 8 slots, 1.1 s with 16, on a 1000-node mesh of mean
+/// degree 10).
+#[cfg(feature = "link-sessions-32")]
+pub const LINK_SESSIONS: usize = 32;
+/// Link sessions a node keeps: 16 with the `link-sessions-16` feature.
+#[cfg(all(feature = "link-sessions-16", not(feature = "link-sessions-32")))]
+pub const LINK_SESSIONS: usize = 16;
+/// Link sessions a node keeps: 8 without a `link-sessions-*` feature.
+#[cfg(not(any(feature = "link-sessions-16", feature = "link-sessions-32")))]
 pub const LINK_SESSIONS: usize = 8;
 /// Link handshakes in progress at once (initiator or responder side).
 pub const PENDING_HANDSHAKES: usize = 2;
 /// Neighbours whose handshake back-off (and failed-open count) is remembered.
-pub const BACKOFF_ENTRIES: usize = 8;
+pub const BACKOFF_ENTRIES: usize = LINK_SESSIONS;
 /// End-to-end sessions a node keeps (one per source or destination).
 pub const E2E_SESSIONS: usize = 4;
 /// End-to-end key exchanges in progress at once.
@@ -346,8 +359,10 @@ mod tests {
             size_of::<(NodeId, [u8; 32], Instant)>(),
             size_of::<Drbg>(),
         );
-        // 3 KiB for the sessions, plus the key cache growing from 4 to 12 entries for the
-        // neighbours' keys that verify signed tree messages (`security.md` §9.2).
-        assert!(size_of::<Sessions>() <= 3 * 1024 + 384);
+        // 3 KiB with the default 8 link sessions; each further one adds a slot and a back-off
+        // entry. Plus the key cache growing from 4 to 12 entries for the neighbours' keys that
+        // verify signed tree messages (`security.md` §9.2).
+        let extra = (LINK_SESSIONS - 8) * (size_of::<LinkSlot>() + size_of::<Backoff>());
+        assert!(size_of::<Sessions>() <= 3 * 1024 + 384 + extra);
     }
 }

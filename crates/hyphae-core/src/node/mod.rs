@@ -276,10 +276,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 root_losses: 0,
                 claims: 0,
             },
-            path_rtt: PathRtt {
-                srtt_us: 0,
-                rttvar_us: 0,
-            },
+            path_rtt: PathRtt { srtt_us: 0 },
         }
     }
 
