@@ -178,7 +178,7 @@ impl Config {
         pacing: Duration::ZERO,
         throttle_percent: 75,
         throttle_hold: Duration::from_millis(250),
-        link_retries: 3,
+        link_retries: 7,
         broadcast_repeats: 1,
         routing: Routing::TREE,
         insecure: false,

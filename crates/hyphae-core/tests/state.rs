@@ -259,3 +259,35 @@ fn a_transfer_beyond_the_budget_is_refused_too_large() {
     assert_eq!(notices, vec![(hyphae_wire::ErrorCode::TooLarge, 9)]);
     let _ = app;
 }
+
+/// Drive `n` for 20 s with a message to `PEER` every 2 s and no frame from `PEER`, reporting
+/// every unicast frame's link-layer outcome as `ok`; whether `PEER` went down.
+fn peer_goes_down_without_beacons(ok: bool) -> bool {
+    let (mut n, link, app) = node_with_peer();
+    let mut buf = [0u8; 250];
+    let mut down = false;
+    for step in 1..=200u64 {
+        let now = Instant::ZERO + Duration::from_millis(100 * step);
+        if step % 20 == 0 {
+            let _ = n.send(now, app, PEER, b"still there?");
+        }
+        n.handle_timeout(now);
+        while let Some(t) = n.poll_transmit(now, &mut buf) {
+            if t.to == peer_addr() {
+                n.handle_link_event(now, link, hyphae_core::LinkEvent::TxDone { ok });
+            }
+        }
+        while let Some(e) = n.poll_event() {
+            down |= e == Event::PeerDown(PEER);
+        }
+    }
+    down
+}
+
+#[test]
+fn a_link_layer_ack_keeps_a_silent_neighbour_alive() {
+    // Its beacons are lost (broadcasts collide first), but it acknowledges our frames.
+    assert!(!peer_goes_down_without_beacons(true));
+    // Without the acknowledgements the peer times out as before.
+    assert!(peer_goes_down_without_beacons(false));
+}

@@ -315,7 +315,7 @@ impl Default for Scenario {
             security: true,
             outsiders: 0,
             beacon_interval: 2.0,
-            link_retries: 3,
+            link_retries: 7,
             peers: 32,
             window: 32,
             pacing_ms: 0.0,

@@ -435,6 +435,15 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                     return;
                 };
                 if ok {
+                    // The neighbour acknowledged at the link layer: it is alive, whatever
+                    // became of its beacons (broadcasts are never acknowledged and collide
+                    // first in a busy mesh). Like a jammer, a forger of link-layer acks can
+                    // only keep a dead neighbour looking alive until its routing timeouts.
+                    if let Some(p) = self.peers.by_addr_mut(link, &q.to) {
+                        p.last_seen = p.last_seen.max(now);
+                        let id = p.id;
+                        self.tree_heard(now, &id);
+                    }
                     return;
                 }
                 if q.retries < self.config.link_retries {
