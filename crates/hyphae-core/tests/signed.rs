@@ -430,3 +430,50 @@ fn a_leaf_holds_its_signed_lease_grant() {
     n.run(3_000);
     assert!(n.delivered(3, b"to the leaf"));
 }
+
+#[test]
+fn a_kept_assignment_follows_the_coordinates() {
+    // 0 – 1 – 2 with nodes 0 and 2 root-eligible; the root's side is cut off, the other
+    // eligible node becomes root and node 1 is assigned again, by it.
+    let config = hyphae_core::Config {
+        beacon_interval: core::time::Duration::from_millis(500),
+        ..hyphae_core::Config::default()
+    };
+    let mut n = SecureNet::new(3, config, |i| {
+        hyphae_crypto::roles::ROUTER
+            | if i == 1 {
+                0
+            } else {
+                hyphae_crypto::roles::ROOT
+            }
+    });
+    n.adj = vec![
+        vec![false, true, false],
+        vec![true, false, true],
+        vec![false, true, false],
+    ];
+    n.run(30_000);
+    let root = (0..3)
+        .find(|&i| n.nodes[i].tree_root(0).unwrap().0 == n.ids[i].short().0)
+        .unwrap();
+    let other = 2 - root;
+    assert_eq!(n.nodes[other].assignment(0).unwrap().signer, n.ids[1]);
+    assert_eq!(n.nodes[1].assignment(0).unwrap().signer, n.ids[root]);
+    // Cut the root off.
+    n.adj[1][root] = false;
+    n.adj[root][1] = false;
+    n.run(60_000);
+    assert_eq!(
+        n.nodes[1].tree_root(0).unwrap().0,
+        n.ids[other].short().0,
+        "the other eligible node roots the tree"
+    );
+    // The new root's old assignment no longer matches its coordinates: not shown.
+    assert!(n.nodes[other].assignment(0).is_none());
+    let a = n.nodes[1].assignment(0).unwrap();
+    assert_eq!(a.signer, n.ids[other]);
+    assert_eq!(
+        Some(a.body.address),
+        n.nodes[1].position()[0].map(Address::Coords)
+    );
+}

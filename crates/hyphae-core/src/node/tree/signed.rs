@@ -17,8 +17,9 @@
 //!    beacons advertise them, by exactly one level ([`DropReason::Unauthorized`]).
 //!
 //! A node keeps, per tree, the signed assignment its coordinates come from (the parent, the
-//! signed body's fields and the signature: 80 B per tree) and shows it with
-//! [`crate::Node::assignment`].
+//! signed body's op and epoch, a 32-bit tag of the coordinates and the signature: 84 B per
+//! tree) and shows it with [`crate::Node::assignment`] while its coordinates are the assigned
+//! ones.
 //!
 //! Service announcements carry the provider's signature over
 //! `digest("service", [network id, provider id, body])` and its 103-byte credential, so every
@@ -56,8 +57,20 @@ pub struct SignedAssignment {
     pub signature: [u8; SIGNATURE_TRAILER],
 }
 
-/// A kept assignment: signer, op, epoch, signature (the coordinates are the node's own).
-type Held = (NodeId, Op, u16, [u8; SIGNATURE_TRAILER]);
+/// A kept assignment: signer, op, epoch, a tag of the assigned coordinates ([`coords_tag`]:
+/// the coordinates themselves are the node's own while they last), signature.
+type Held = (NodeId, Op, u16, u32, [u8; SIGNATURE_TRAILER]);
+
+/// FNV-1a over the depth and encoded levels of `c`: tells whether the node's coordinates are
+/// still the assigned ones without keeping them (4 B instead of 66 B per tree).
+fn coords_tag(c: &Coords) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in (c.depth() as u32).to_le_bytes().iter().chain(c.body()) {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
 
 /// What a node keeps of signed assignments, and the credential requests it made.
 #[derive(Debug, Default)]
@@ -77,8 +90,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     /// the coordinates changed since (a parent's renumbering is followed from its beacons).
     pub fn assignment(&self, t: usize) -> Option<SignedAssignment> {
         let tree = self.tree()?;
-        let (signer, op, epoch, signature) = (*tree.signed.held.get(t)?)?;
-        let coords = tree.position().get(t).copied().flatten()?;
+        let (signer, op, epoch, tag, signature) = (*tree.signed.held.get(t)?)?;
+        let coords = tree
+            .position()
+            .get(t)
+            .copied()
+            .flatten()
+            .filter(|c| coords_tag(c) == tag)?;
         Some(SignedAssignment {
             signer,
             body: TreeRepr {
@@ -209,7 +227,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             _ => parent == Some(from),
         } && t.position().get(tree).copied().flatten() == Some(c);
         if let (true, Some(slot)) = (taken, t.signed.held.get_mut(tree)) {
-            *slot = Some((from, msg.op, msg.epoch, *sig));
+            *slot = Some((from, msg.op, msg.epoch, coords_tag(&c), *sig));
         }
     }
 
