@@ -17,7 +17,7 @@
 //!    beacons advertise them, by exactly one level ([`DropReason::Unauthorized`]).
 //!
 //! A node keeps, per tree, the signed assignment its coordinates come from (the parent, the
-//! signed body's op and epoch, a 32-bit tag of the coordinates and the signature: 84 B per
+//! signed body's op and epoch, a 32-bit tag of the coordinates and the signature: 80 B per
 //! tree) and shows it with [`crate::Node::assignment`] while its coordinates are the assigned
 //! ones.
 //!
