@@ -317,6 +317,21 @@ pub struct Stats {
     pub root_losses: u32,
     /// Times this node became a root.
     pub claims: u32,
+    /// Join requests sent, by reason: [a better root, a stalled heartbeat (§4.3), repair of a
+    /// lost or detached parent, a shorter path (§4.4)].
+    pub joins: [u32; 4],
+}
+
+/// Index into [`Stats::joins`]: why a node asked to join a parent.
+pub mod join_reason {
+    /// A better (or the first, or a new) root.
+    pub const ROOT: usize = 0;
+    /// The parent's heartbeat stalled (`routing.md` §4.3).
+    pub const STALL: usize = 1;
+    /// The parent was lost or advertises detached.
+    pub const REPAIR: usize = 2;
+    /// A strictly shorter path, after the re-parent hold.
+    pub const SHORTER: usize = 3;
 }
 
 /// The spanning-tree state machine of one node: `K` trees at most, `N` neighbours, `L` leases.

@@ -90,6 +90,11 @@ pub struct Report {
     pub stretch: f64,
     /// Delivered messages the stretch was computed over.
     pub stretch_samples: u64,
+    /// Median and 90th percentile of the per-message stretch (hops / shortest hops): the
+    /// mean above is pulled up by a few long detours, these show the typical path.
+    pub stretch_p50: f64,
+    /// See `stretch_p50`.
+    pub stretch_p90: f64,
     /// Data and transport frames sent per delivered message.
     pub transmissions_per_delivered: f64,
     /// Frames sent: data (single, fragments).
@@ -258,11 +263,16 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
         let (mut hs, mut ss, mut k) = (0u64, 0u64, 0u64);
         let mut ids: Vec<&u32> = short.keys().collect();
         ids.sort();
+        let mut per_msg: Vec<f64> = Vec::with_capacity(ids.len());
         for id in ids {
             hs += u64::from(msgs[*id as usize].hops);
             ss += u64::from(short[id]);
             k += 1;
+            if short[id] > 0 {
+                per_msg.push(f64::from(msgs[*id as usize].hops) / f64::from(short[id]));
+            }
         }
+        per_msg.sort_by(f64::total_cmp);
         let (mut rs_sum, mut rs_max, mut live) = (0usize, 0usize, 0usize);
         for s in self.slots.iter().filter(|s| s.alive) {
             let b = s.node.routing_state_bytes();
@@ -330,6 +340,8 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             mean_shortest_hops: r6(ratio(ss, k)),
             stretch: r6(ratio(hs, ss)),
             stretch_samples: k,
+            stretch_p50: r6(percentile(&per_msg, 0.5)),
+            stretch_p90: r6(percentile(&per_msg, 0.9)),
             transmissions_per_delivered: r6(ratio(data_frames + transport_frames, delivered)),
             data_frames,
             transport_frames,
@@ -426,6 +438,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 ("renumbers", u64::from(r.renumbers)),
                 ("root_losses", u64::from(r.root_losses)),
                 ("claims", u64::from(r.claims)),
+                ("joins_root", u64::from(r.joins[0])),
+                ("joins_stall", u64::from(r.joins[1])),
+                ("joins_repair", u64::from(r.joins[2])),
+                ("joins_shorter", u64::from(r.joins[3])),
             ] {
                 *m.entry(k.to_string()).or_default() += v;
             }

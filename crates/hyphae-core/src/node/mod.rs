@@ -275,6 +275,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 renumbers: 0,
                 root_losses: 0,
                 claims: 0,
+                joins: [0; 4],
             },
             path_rtt: PathRtt { srtt_us: 0 },
         }

@@ -59,6 +59,8 @@ pub struct RoutingStats {
     pub root_losses: u32,
     /// Tree mode: times this node became a root.
     pub claims: u32,
+    /// Tree mode: join requests by reason (`hyphae_routing::router::join_reason`).
+    pub joins: [u32; 4],
 }
 
 /// Whether the routing mode wants `id` kept in a full peer table (a tree parent or child).
@@ -94,6 +96,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             s.renumbers = r.renumbers;
             s.root_losses = r.root_losses;
             s.claims = r.claims;
+            s.joins = r.joins;
         }
         s
     }

@@ -464,6 +464,15 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                     .and_then(|ps| self.nbs[ps].as_ref())
                     .is_some_and(|pn| pn.trees[t].has && pn.trees[t].dist < DETACHED - 1)
             });
+        let reason = if !same_root || is_root {
+            super::join_reason::ROOT
+        } else if lagging {
+            super::join_reason::STALL
+        } else if !parent_ok {
+            super::join_reason::REPAIR
+        } else {
+            super::join_reason::SHORTER
+        };
         if same_root && parent_ok && !is_root {
             // Optimisation only: require it to persist.
             match better {
@@ -478,6 +487,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 }
             }
         }
+        self.stats.joins[reason] += 1;
         self.join(now, t, s);
     }
 
