@@ -304,7 +304,8 @@ fn forged_handshakes_are_rejected_and_counted() {
         n.reserved.push(0);
     }
     n.adj = vec![vec![true; 4]; 4];
-    n.run(6000);
+    // Long enough for each side's handshake back-off (1, 2, 4 … intervals) to retry.
+    n.run(10_000);
     assert!(n.nodes[0].has_link_session(&n.ids[1]));
     for bad in [2, 3] {
         assert!(n.nodes[0].peers().get(&n.ids[bad]).is_some(), "heard");
@@ -312,7 +313,11 @@ fn forged_handshakes_are_rejected_and_counted() {
         assert!(!n.nodes[1].has_link_session(&n.ids[bad]));
     }
     assert!(n.drops(0, DropReason::BadHandshake) >= 2);
-    assert!(n.drops(1, DropReason::BadHandshake) >= 2);
+    assert!(
+        n.drops(1, DropReason::BadHandshake) >= 2,
+        "{}",
+        n.drops(1, DropReason::BadHandshake)
+    );
     // A replayed Init (recorded on the air) is refused before any cryptography.
     let init = n
         .air

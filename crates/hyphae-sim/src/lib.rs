@@ -142,6 +142,7 @@ pub fn node_config(sc: &Scenario, max_transfer: usize) -> Config {
         window: sc.window,
         ack_every: sc.ack_every.min(sc.window),
         pacing: Duration::from_secs_f64(sc.pacing_ms / 1000.0),
+        e2e: sc.e2e,
         max_transfer,
         // Large random graphs have diameters far beyond the default 16.
         hop_limit: 100,

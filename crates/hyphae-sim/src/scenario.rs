@@ -118,6 +118,8 @@ pub struct Scenario {
     pub window: u16,
     /// Minimum gap between frames to one peer, milliseconds (the core's pacing; 0 = off).
     pub pacing_ms: f64,
+    /// Seal every unicast send end to end (`Config::e2e`, off by default as in the core).
+    pub e2e: bool,
     /// The sender requests an acknowledgement every this many fragments (at most `window`).
     pub ack_every: u16,
     /// Default payload size in bytes of traffic that names none.
@@ -319,6 +321,7 @@ impl Default for Scenario {
             peers: 32,
             window: 32,
             pacing_ms: 0.0,
+            e2e: false,
             ack_every: 8,
             size: 32,
             fail_fraction: 0.0,

@@ -405,6 +405,8 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
             && (overdue >= self.cfg.stale_upstream
                 || overdue >= self.cfg.stale_after
                     && now.since(tree.parent_seen) >= self.cfg.stale_after);
+        let own_epoch = tree.epoch;
+        let way_round = |epoch: u16| stalled && epoch_newer(epoch, own_epoch);
         for s in 0..N {
             let Some(n) = self.nbs[s].as_ref() else {
                 continue;
@@ -414,7 +416,7 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 && e.has
                 && e.root == tree.root
                 && (tree.is_root || e.dist.saturating_add(1) >= tree.dist)
-                && !(stalled && epoch_newer(e.epoch, tree.epoch))
+                && !way_round(e.epoch)
             {
                 continue;
             }
@@ -428,8 +430,8 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
                 // from nearer the root.
                 let feasible = epoch_newer(e.epoch, tree.epoch)
                     || (e.epoch == tree.epoch && e.dist < tree.dist);
-                // A neighbour well ahead in epochs: our parent's path to the root is lagging.
-                let parent_ok = parent_alive && !(stalled && epoch_newer(e.epoch, tree.epoch));
+                // While our heartbeat stalls, a neighbour with a newer epoch beats the parent.
+                let parent_ok = parent_alive && !way_round(e.epoch);
                 if parent_ok || !feasible {
                     // Attached: only a strictly shorter path, considered with hysteresis.
                     if !(parent_ok && e.dist.saturating_add(1) < tree.dist) {
@@ -454,10 +456,9 @@ impl<P: RootPolicy, const K: usize, const N: usize, const L: usize> Router<P, K,
         let tree = &self.trees[t];
         let same_root = tree.placed && rank == tree.rank && tree.dead.is_none();
         let (is_root, better) = (tree.is_root, tree.better);
-        let lagging = stalled
-            && self.nbs[s]
-                .as_ref()
-                .is_some_and(|n| epoch_newer(n.trees[t].epoch, tree.epoch));
+        let lagging = self.nbs[s]
+            .as_ref()
+            .is_some_and(|n| way_round(n.trees[t].epoch));
         let parent_ok = !lagging
             && tree.parent.is_some_and(|p| {
                 self.slot(p)
