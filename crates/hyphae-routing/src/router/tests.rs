@@ -360,19 +360,26 @@ fn rounds(
     now
 }
 
+/// A 4-cycle (the node opposite each root has two parents to choose from) settled for 20
+/// rounds, for tree `t`: the routers, the time, that opposite node and its root.
+const CYCLE: [(usize, usize); 4] = [(0, 1), (1, 3), (3, 2), (2, 0)];
+
+fn settled_cycle(t: usize) -> ([R; 4], Instant, usize, ShortId) {
+    let mut rs = [router(0), router(1), router(2), router(3)];
+    let now = rounds(&mut rs, Instant(0), 20, &CYCLE, None);
+    let far = (0..4)
+        .find(|&i| rs[i].coords(t).unwrap().depth() == 2)
+        .unwrap();
+    let root = rs[far].tree_state(t).unwrap().0;
+    (rs, now, far, root)
+}
+
 #[test]
 fn a_parent_whose_beacons_stall_is_replaced_without_losing_the_root() {
-    // A 4-cycle: the node opposite each root has two parents to choose from.
-    let edges = [(0, 1), (1, 3), (3, 2), (2, 0)];
     for t in 0..2 {
-        let mut rs = [router(0), router(1), router(2), router(3)];
-        let now = rounds(&mut rs, Instant(0), 20, &edges, None);
-        let far = (0..4)
-            .find(|&i| rs[i].coords(t).unwrap().depth() == 2)
-            .unwrap();
-        let root = rs[far].tree_state(t).unwrap().0;
+        let (mut rs, now, far, root) = settled_cycle(t);
         let p = usize::from(rs[far].parent(t).unwrap().0);
-        let q = edges
+        let q = CYCLE
             .iter()
             .filter_map(|&(a, b)| match (a == far, b == far) {
                 (true, _) => Some(b),
@@ -384,7 +391,7 @@ fn a_parent_whose_beacons_stall_is_replaced_without_losing_the_root() {
         // p stays alive (its other frames arrive) but its beacons no longer reach `far`: the
         // root's heartbeat stalls there while q keeps offering newer epochs.
         // Within `stale_after` (5 intervals) and a join, well before `stale_upstream` (8).
-        rounds(&mut rs, now, 7, &edges, Some((p, far)));
+        rounds(&mut rs, now, 7, &CYCLE, Some((p, far)));
         assert_eq!(rs[far].parent(t), Some(NeighbourId(q as u16)), "tree {t}");
         assert_eq!(rs[far].tree_state(t).unwrap().0, root);
         assert_eq!(rs[far].stats().root_losses, 0);
@@ -394,23 +401,17 @@ fn a_parent_whose_beacons_stall_is_replaced_without_losing_the_root() {
 
 #[test]
 fn a_stall_upstream_is_left_to_the_parent_then_routed_around() {
-    let edges = [(0, 1), (1, 3), (3, 2), (2, 0)];
     for t in 0..2 {
-        let mut rs = [router(0), router(1), router(2), router(3)];
-        let now = rounds(&mut rs, Instant(0), 20, &edges, None);
-        let far = (0..4)
-            .find(|&i| rs[i].coords(t).unwrap().depth() == 2)
-            .unwrap();
-        let root = rs[far].tree_state(t).unwrap().0;
+        let (mut rs, now, far, root) = settled_cycle(t);
         let p = rs[far].parent(t).unwrap();
         let top = usize::from(rs[usize::from(p.0)].parent(t).unwrap().0);
         // The root's beacons stop reaching p (alive otherwise); p still beacons to `far`, with
         // an epoch that no longer advances: the stall is upstream, `far` keeps its parent.
-        let now = rounds(&mut rs, now, 6, &edges, Some((top, usize::from(p.0))));
+        let now = rounds(&mut rs, now, 6, &CYCLE, Some((top, usize::from(p.0))));
         assert_eq!(rs[far].parent(t), Some(p), "tree {t}");
         // p cannot repair (its only other neighbour is its own child) and times the root out;
         // then `far` moves to its other neighbour without losing the root itself.
-        rounds(&mut rs, now, 12, &edges, Some((top, usize::from(p.0))));
+        rounds(&mut rs, now, 12, &CYCLE, Some((top, usize::from(p.0))));
         assert_ne!(rs[far].parent(t), Some(p), "tree {t}");
         assert_eq!(rs[far].tree_state(t).unwrap().0, root);
         assert_eq!(rs[far].stats().root_losses, 0);
