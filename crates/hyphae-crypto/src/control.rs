@@ -112,16 +112,7 @@ pub fn sign_claim(
     {
         return Err(Error::BadValue);
     }
-    if credential.node_id() != root.node_id() {
-        return Err(Error::IdMismatch);
-    }
-    let len = body.len() + CLAIM_OVERHEAD;
-    let o = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-    o[..body.len()].copy_from_slice(body);
-    let sig = sign_control(Signed::Tree, root, network_id, body);
-    o[body.len()..body.len() + SIGNATURE_LEN].copy_from_slice(&sig);
-    credential.emit(&mut o[body.len() + SIGNATURE_LEN..])?;
-    Ok(len)
+    sign_carrying(Signed::Tree, root, credential, network_id, body, out)
 }
 
 /// Verify a root claim as relayed: the credential is admin-signed and grants the
@@ -137,20 +128,15 @@ pub fn verify_claim<'a, const N: usize>(
         .len()
         .checked_sub(CLAIM_OVERHEAD)
         .ok_or(Error::Malformed)?;
-    let (body, rest) = signed.split_at(body_len);
-    let (sig, cred) = rest.split_at(SIGNATURE_LEN);
-    if body.first() != Some(&TREE_OP_CLAIM) {
+    if signed[..body_len].first() != Some(&TREE_OP_CLAIM) {
         return Err(Error::BadValue);
     }
-    let subject = body.get(TREE_SUBJECT).ok_or(Error::Malformed)?;
-    let credential = Credential::verify(cred, admins, network_id, now)?;
-    if credential.node_id().0[..] != *subject {
-        return Err(Error::IdMismatch);
-    }
-    credential.check(now, roles::ROOT)?;
-    let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| Error::Malformed)?;
-    verify_control(Signed::Tree, &credential.node, network_id, body, sig)?;
-    Ok((body, credential))
+    let carried = Carried {
+        label: Signed::Tree,
+        signer_at: TREE_SUBJECT,
+        role: Some(roles::ROOT),
+    };
+    carried.verify(admins, network_id, now, signed)
 }
 
 /// Bytes a signed service announcement adds to its Service body: the provider's signature
@@ -172,16 +158,7 @@ pub fn sign_service(
     if body.get(SERVICE_PROVIDER) != Some(&provider.node_id().0[..]) {
         return Err(Error::BadValue);
     }
-    if credential.node_id() != provider.node_id() {
-        return Err(Error::IdMismatch);
-    }
-    let len = body.len() + SERVICE_OVERHEAD;
-    let o = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
-    o[..body.len()].copy_from_slice(body);
-    let sig = sign_control(Signed::Service, provider, network_id, body);
-    o[body.len()..body.len() + SIGNATURE_LEN].copy_from_slice(&sig);
-    credential.emit(&mut o[body.len() + SIGNATURE_LEN..])?;
-    Ok(len)
+    sign_carrying(Signed::Service, provider, credential, network_id, body, out)
 }
 
 /// Verify a signed service announcement as relayed: the credential is admin-signed, its node
@@ -193,20 +170,73 @@ pub fn verify_service<'a, const N: usize>(
     now: Option<u32>,
     signed: &'a [u8],
 ) -> Result<(&'a [u8], Credential)> {
-    let body_len = signed
-        .len()
-        .checked_sub(SERVICE_OVERHEAD)
-        .ok_or(Error::Malformed)?;
-    let (body, rest) = signed.split_at(body_len);
-    let (sig, cred) = rest.split_at(SIGNATURE_LEN);
-    let provider = body.get(SERVICE_PROVIDER).ok_or(Error::Malformed)?;
-    let credential = Credential::verify(cred, admins, network_id, now)?;
-    if credential.node_id().0[..] != *provider {
+    let carried = Carried {
+        label: Signed::Service,
+        signer_at: SERVICE_PROVIDER,
+        role: None,
+    };
+    carried.verify(admins, network_id, now, signed)
+}
+
+/// `body ‖ signature ‖ credential` signed by `signer` under `label` into `out` (the caller has
+/// checked that the body names the signer). Returns its length.
+fn sign_carrying(
+    label: Signed,
+    signer: &Identity,
+    credential: &Credential,
+    network_id: &[u8; 32],
+    body: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    if credential.node_id() != signer.node_id() {
         return Err(Error::IdMismatch);
     }
-    let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| Error::Malformed)?;
-    verify_control(Signed::Service, &credential.node, network_id, body, sig)?;
-    Ok((body, credential))
+    let len = body.len() + SIGNATURE_LEN + CREDENTIAL_LEN;
+    let o = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+    o[..body.len()].copy_from_slice(body);
+    let sig = sign_control(label, signer, network_id, body);
+    o[body.len()..body.len() + SIGNATURE_LEN].copy_from_slice(&sig);
+    credential.emit(&mut o[body.len() + SIGNATURE_LEN..])?;
+    Ok(len)
+}
+
+/// How a `body ‖ signature ‖ credential` message is checked: the signing label, where the
+/// body names its signer, and the role the credential must grant, if any.
+struct Carried {
+    label: Signed,
+    signer_at: core::ops::Range<usize>,
+    role: Option<u8>,
+}
+
+impl Carried {
+    /// The credential is admin-signed (and grants the role), its node is the one the body
+    /// names ([`Error::IdMismatch`]), and that node signed the body. Returns the body and the
+    /// credential.
+    fn verify<'a, const N: usize>(
+        &self,
+        admins: &AdminKeys<N>,
+        network_id: &[u8; 32],
+        now: Option<u32>,
+        signed: &'a [u8],
+    ) -> Result<(&'a [u8], Credential)> {
+        let body_len = signed
+            .len()
+            .checked_sub(SIGNATURE_LEN + CREDENTIAL_LEN)
+            .ok_or(Error::Malformed)?;
+        let (body, rest) = signed.split_at(body_len);
+        let (sig, cred) = rest.split_at(SIGNATURE_LEN);
+        let named = body.get(self.signer_at.clone()).ok_or(Error::Malformed)?;
+        let credential = Credential::verify(cred, admins, network_id, now)?;
+        if credential.node_id().0[..] != *named {
+            return Err(Error::IdMismatch);
+        }
+        if let Some(role) = self.role {
+            credential.check(now, role)?;
+        }
+        let sig: &[u8; SIGNATURE_LEN] = sig.try_into().map_err(|_| Error::Malformed)?;
+        verify_control(self.label, &credential.node, network_id, body, sig)?;
+        Ok((body, credential))
+    }
 }
 
 /// Management command envelope header length: admin index (1), sequence (u64), target node id
