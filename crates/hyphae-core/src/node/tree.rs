@@ -981,6 +981,7 @@ fn reemit(
     Some(total)
 }
 
+mod asks;
 mod claims;
 mod gossip;
 pub(crate) use gossip::{GOSSIP_APP, GOSSIP_FETCH_MAX};

@@ -21,10 +21,8 @@ use super::*;
 pub(crate) const CLAIM_MAX: usize = hyphae_wire::tree::HEADER_LEN + 1 + CLAIM_TRAILER;
 /// Roots a node admits at once (the router's policy).
 pub(crate) const ROOTS: usize = 16;
-/// Claim requests remembered (rate limit).
+/// Claim requests remembered (rate limit, one per root every [`super::asks::ASK_GAP`]).
 const ASKS: usize = 4;
-/// Least time between two claim requests for one root.
-const ASK_GAP: Duration = Duration::from_secs(1);
 
 /// A verified claim as received (Tree body and trailer): root, epoch, bytes.
 type Held = (ShortId, u16, heapless::Vec<u8, CLAIM_MAX>);
@@ -35,25 +33,7 @@ pub(crate) struct Claims {
     /// Per tree: the last verified claim this node relayed or made.
     held: [Option<Held>; MAX_TREES],
     /// Roots whose claim was asked for, and when.
-    asked: [Option<(ShortId, Instant)>; ASKS],
-}
-
-impl Claims {
-    /// Whether the claim of `root` was asked for less than [`ASK_GAP`] ago.
-    fn asked_recently(&self, root: ShortId, now: Instant) -> bool {
-        self.asked
-            .iter()
-            .flatten()
-            .any(|(r, at)| *r == root && now < *at + ASK_GAP)
-    }
-
-    /// Remember asking for the claim of `root` now, in place of the oldest request.
-    fn note_ask(&mut self, root: ShortId, now: Instant) {
-        let slot = (0..ASKS)
-            .min_by_key(|&i| self.asked[i].map_or(Instant::ZERO, |a| a.1))
-            .unwrap_or(0);
-        self.asked[slot] = Some((root, now));
-    }
+    asked: asks::Asks<ShortId, ASKS>,
 }
 
 impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
@@ -141,11 +121,7 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             }
         }
         t.router.policy_mut().admit(root, &in_use);
-        t.claims.asked.iter_mut().for_each(|a| {
-            if a.is_some_and(|(r, _)| r == root) {
-                *a = None;
-            }
-        });
+        t.claims.asked.forget(root);
         // News (held from now on): nothing held, a newer epoch of the held root, the claim of
         // the root this node is attached to now while it holds another one, a better-ranked
         // root, or anything once the held root was lost. The held claim only changes on news,
@@ -204,10 +180,10 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
             if current.is_some_and(|c| rank >= Some(c)) {
                 continue;
             }
-            if t.claims.asked_recently(e.root, now) {
+            if t.claims.asked.recently(e.root, now) {
                 continue;
             }
-            t.claims.note_ask(e.root, now);
+            t.claims.asked.note(e.root, now);
             self.send_claim_request(from, tree as u8, e.root, e.epoch);
             // A neighbour that has not heard our beacon yet drops the request (unknown
             // sender): beacon soon, so that the retry at its next beacon is heard.
@@ -234,13 +210,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
                 continue;
             };
             let held = t.claims.held[tree].as_ref().map(|h| h.0);
-            if held == Some(root) || t.claims.asked_recently(root, now) {
+            if held == Some(root) || t.claims.asked.recently(root, now) {
                 continue;
             }
             let Some(parent) = t.router.parent(tree).and_then(|p| t.nb_node(p)) else {
                 continue;
             };
-            t.claims.note_ask(root, now);
+            t.claims.asked.note(root, now);
             self.send_claim_request(parent, tree as u8, root, epoch);
         }
     }

@@ -35,10 +35,9 @@ use hyphae_wire::tree::{Op, SIGNATURE_TRAILER};
 
 use super::*;
 
-/// Neighbours whose credential was asked for (rate limit).
+/// Neighbours whose credential was asked for (rate limit, one per neighbour every
+/// [`super::asks::ASK_GAP`]).
 const ASKS: usize = 2;
-/// Least time between two credential requests to one neighbour.
-const ASK_GAP: Duration = Duration::from_secs(1);
 /// Largest unsigned Tree body (header and the deepest coordinates).
 const TREE_BODY_MAX: usize = hyphae_wire::tree::HEADER_LEN + 2 + hyphae_wire::address::COORD_BYTES;
 /// Largest signed service announcement a node makes ([`OWN_SERVICES`] entries of 32 bytes).
@@ -78,7 +77,7 @@ pub(crate) struct SignedState {
     /// Per tree: the assignment the node's coordinates come from.
     held: [Option<Held>; MAX_TREES],
     /// Neighbours whose credential was asked for, and when.
-    asked: [Option<(NodeId, Instant)>; ASKS],
+    asked: asks::Asks<NodeId, ASKS>,
 }
 
 impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M: usize>
@@ -232,21 +231,13 @@ impl<const P: usize, const T: usize, const IN: usize, const OUT: usize, const M:
     }
 
     /// Ask neighbour `to` for its credential (Handshake op 6, `security.md` §5.5), at most once
-    /// per [`ASK_GAP`]; its answer (op 7) puts its key in the key cache.
+    /// per [`super::asks::ASK_GAP`]; its answer (op 7) puts its key in the key cache.
     fn ask_credential(&mut self, now: Instant, to: NodeId) {
         let Some(t) = self.tree_mut() else { return };
-        let asked = &mut t.signed.asked;
-        if asked
-            .iter()
-            .flatten()
-            .any(|(n, at)| *n == to && now < *at + ASK_GAP)
-        {
+        if t.signed.asked.recently(to, now) {
             return;
         }
-        let slot = (0..ASKS)
-            .min_by_key(|&i| asked[i].map_or(Instant::ZERO, |a| a.1))
-            .unwrap_or(0);
-        asked[slot] = Some((to, now));
+        t.signed.asked.note(to, now);
         let mut body = [0u8; CREDENTIAL_REQUEST_LEN];
         let ask = Message::CredentialRequest {
             sender: hyphae_crypto::NodeId(self.id.0),
